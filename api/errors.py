@@ -1,0 +1,46 @@
+"""Every error leaves the api as JSON with a message."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+import storage
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
+
+
+def error_response(status: int, message: str, **extra):
+    response = jsonify(error=HTTPStatus(status).phrase, message=message, **extra)
+    response.status_code = status
+    return response
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        response = error_response(error.code or 500, error.description or HTTPStatus(error.code).phrase)
+        for name, value in error.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(storage.TransientError)
+    def unavailable(error: storage.TransientError):
+        log.warning("dependency unavailable: %s", error)
+        response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, "storage or queue unavailable; try again shortly")
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+    @app.errorhandler(storage.NotFound)
+    def not_found(error: storage.NotFound):
+        return error_response(HTTPStatus.NOT_FOUND, str(error))
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        log.exception("unexpected error")
+        return error_response(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")

@@ -1,0 +1,32 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from http import HTTPStatus
+
+from flask import Blueprint, jsonify
+
+import storage
+from api.context import backends
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+@blueprint.get("/readyz")
+def readyz():
+    """Ready when both the object store and the queue answer; say which one does not."""
+    checks = {"storage": backends().objects.ping, "queue": backends().queue.ping}
+    results = {}
+    for name, ping in checks.items():
+        try:
+            ping()
+            results[name] = "ok"
+        except storage.ThumbnailsError as error:
+            results[name] = f"unavailable: {error}"
+    ready = all(result == "ok" for result in results.values())
+    response = jsonify(status="ok" if ready else "unavailable", checks=results)
+    response.status_code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE
+    return response

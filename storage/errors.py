@@ -1,0 +1,21 @@
+"""The project's own errors: callers never see botocore or sqlite exceptions."""
+
+
+class ThumbnailsError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class NotFound(ThumbnailsError):
+    """The object, job or queue asked for does not exist."""
+
+
+class TransientError(ThumbnailsError):
+    """A dependency is unreachable or overloaded; the same call may work later."""
+
+
+class InvalidJob(ThumbnailsError):
+    """A job document or transition breaks the job model's rules."""
+
+
+class ConfigurationError(ThumbnailsError):
+    """A setting is missing or malformed; the message names the variable."""

@@ -1,0 +1,156 @@
+"""The job document: JSON between processes, a validated class inside them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from datetime import datetime, timezone
+from enum import Enum
+from http import HTTPStatus
+
+from storage.errors import InvalidJob
+
+
+class JobStatus(str, Enum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.COMPLETE, JobStatus.FAILED)
+
+
+# processing -> processing is a redelivery after a worker died mid-job.
+_ALLOWED_TRANSITIONS = {
+    JobStatus.PENDING: {JobStatus.PROCESSING, JobStatus.FAILED},
+    JobStatus.PROCESSING: {JobStatus.PROCESSING, JobStatus.COMPLETE, JobStatus.FAILED},
+    JobStatus.COMPLETE: set(),
+    JobStatus.FAILED: set(),
+}
+
+
+def parse_job_id(value: str) -> str:
+    """Return the canonical form of a job id, or raise InvalidJob."""
+    try:
+        parsed = uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError) as error:
+        raise InvalidJob(f"not a job id: {value!r}") from error
+    if parsed.version != 4 or str(parsed) != value.lower():
+        raise InvalidJob(f"not a job id: {value!r}")
+    return str(parsed)
+
+
+def status_path(job_id: str) -> str:
+    return f"/jobs/{job_id}"
+
+
+def thumbnail_path(job_id: str) -> str:
+    return f"/jobs/{job_id}/thumbnail"
+
+
+def _now() -> datetime:
+    """Now, to the millisecond: what the JSON form keeps, so round trips are exact."""
+    moment = datetime.now(timezone.utc)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _parse_time(value) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"time without a time zone: {value!r}")
+    return moment
+
+
+def _format_time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="milliseconds")
+
+
+@dataclasses.dataclass
+class Job:
+    """One thumbnail request. `location` is a path relative to the api's root."""
+
+    id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
+    status: JobStatus = JobStatus.PENDING
+    start: datetime = dataclasses.field(default_factory=_now)
+    finish: datetime | None = None
+    location: str = ""
+    code: int = HTTPStatus.ACCEPTED
+    message: str = "waiting for a thumbnailer"
+
+    def __post_init__(self):
+        self.id = parse_job_id(self.id)
+        try:
+            self.status = JobStatus(self.status)
+        except ValueError as error:
+            raise InvalidJob(f"unknown job status: {self.status!r}") from error
+        if not isinstance(self.code, int) or isinstance(self.code, bool) or not 100 <= self.code <= 599:
+            raise InvalidJob(f"code must be an HTTP status code, not {self.code!r}")
+        if not isinstance(self.message, str) or not isinstance(self.location, str):
+            raise InvalidJob("message and location must be strings")
+        if not self.location:
+            self.location = status_path(self.id)
+
+    # -- transitions -------------------------------------------------------
+
+    def _move_to(self, status: JobStatus, code: int, message: str) -> None:
+        if status not in _ALLOWED_TRANSITIONS[self.status]:
+            raise InvalidJob(f"job {self.id} cannot go from {self.status.value} to {status.value}")
+        self.status, self.code, self.message = status, int(code), message
+        if status.is_terminal:
+            self.finish = _now()
+
+    def start_processing(self) -> None:
+        self._move_to(JobStatus.PROCESSING, HTTPStatus.ACCEPTED, "a thumbnailer is working on it")
+
+    def complete(self) -> None:
+        self._move_to(JobStatus.COMPLETE, HTTPStatus.OK, "thumbnail ready")
+        self.location = thumbnail_path(self.id)
+
+    def fail(self, code: int, message: str) -> None:
+        self._move_to(JobStatus.FAILED, code, message)
+
+    # -- JSON ----------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "start": _format_time(self.start),
+            "finish": _format_time(self.finish),
+            "location": self.location,
+            "code": self.code,
+            "message": self.message,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, document: dict) -> Job:
+        if not isinstance(document, dict):
+            raise InvalidJob("a job document must be a JSON object")
+        fields = {field.name for field in dataclasses.fields(cls)}
+        unknown = set(document) - fields
+        if unknown:
+            raise InvalidJob(f"unknown job fields: {', '.join(sorted(unknown))}")
+        missing = {"id", "status", "start"} - set(document)
+        if missing:
+            raise InvalidJob(f"missing job fields: {', '.join(sorted(missing))}")
+        try:
+            values = dict(document, start=_parse_time(document["start"]), finish=_parse_time(document.get("finish")))
+        except (TypeError, ValueError) as error:
+            raise InvalidJob(f"malformed job time: {error}") from error
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Job:
+        try:
+            document = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise InvalidJob(f"job document is not JSON: {error}") from error
+        return cls.from_dict(document)

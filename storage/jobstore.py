@@ -1,0 +1,53 @@
+"""Where a job's document, input and thumbnail live in the object store."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from storage.errors import InvalidJob, NotFound
+from storage.job import Job, parse_job_id
+from storage.objects.base import ObjectStore, StoredObject
+
+JOB_CONTENT_TYPE = "application/json"
+
+
+def job_key(job_id: str) -> str:
+    return f"jobs/{parse_job_id(job_id)}/job.json"
+
+
+def input_key(job_id: str) -> str:
+    return f"jobs/{parse_job_id(job_id)}/input"
+
+
+def thumbnail_key(job_id: str) -> str:
+    return f"jobs/{parse_job_id(job_id)}/thumbnail"
+
+
+class JobStore:
+    """The job document is the one source of truth; the queue only carries ids."""
+
+    def __init__(self, objects: ObjectStore):
+        self.objects = objects
+
+    def save(self, job: Job) -> None:
+        self.objects.put(job_key(job.id), job.to_json().encode(), JOB_CONTENT_TYPE)
+
+    def load(self, job_id: str) -> Job:
+        """Raise NotFound for an unknown or malformed id, InvalidJob for a corrupt document."""
+        try:
+            key = job_key(job_id)
+        except InvalidJob as error:
+            raise NotFound(str(error)) from error
+        return Job.from_json(self.objects.get(key).data)
+
+    def save_input(self, job_id: str, data: bytes | BinaryIO, content_type: str) -> None:
+        self.objects.put(input_key(job_id), data, content_type)
+
+    def load_input(self, job_id: str) -> StoredObject:
+        return self.objects.get(input_key(job_id))
+
+    def save_thumbnail(self, job_id: str, data: bytes, content_type: str) -> None:
+        self.objects.put(thumbnail_key(job_id), data, content_type)
+
+    def load_thumbnail(self, job_id: str) -> StoredObject:
+        return self.objects.get(thumbnail_key(job_id))

@@ -1,0 +1,66 @@
+"""Object store on S3 or an S3-compatible server (MinIO)."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from storage.aws import error_code, translated_errors
+from storage.errors import NotFound
+from storage.objects.base import ObjectStore, StoredObject
+
+import botocore.exceptions
+
+
+class S3ObjectStore(ObjectStore):
+    def __init__(self, client, bucket: str):
+        self.client = client
+        self.bucket = bucket
+
+    def ensure(self) -> None:
+        try:
+            with translated_errors(f"bucket {self.bucket}"):
+                self.client.head_bucket(Bucket=self.bucket)
+        except NotFound:
+            with translated_errors(f"creating bucket {self.bucket}"):
+                try:
+                    self.client.create_bucket(Bucket=self.bucket, **self._location())
+                except botocore.exceptions.ClientError as error:
+                    if error_code(error) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+
+    def _location(self) -> dict:
+        region = self.client.meta.region_name
+        if region and region != "us-east-1":
+            return {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        return {}
+
+    def ping(self) -> None:
+        with translated_errors(f"bucket {self.bucket}"):
+            self.client.head_bucket(Bucket=self.bucket)
+
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None:
+        with translated_errors(f"writing {key}"):
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(data), ContentType=content_type)
+            else:
+                # Multipart upload in bounded chunks for large files.
+                self.client.upload_fileobj(data, self.bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def get(self, key: str) -> StoredObject:
+        with translated_errors(f"reading {key}"):
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            return StoredObject(response["Body"].read(), response.get("ContentType", "application/octet-stream"))
+
+    def delete(self, key: str) -> None:
+        with translated_errors(f"deleting {key}"):
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def delete_bucket(self) -> None:
+        """Empty and remove the bucket (tests clean up after themselves)."""
+        with translated_errors(f"deleting bucket {self.bucket}"):
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+            self.client.delete_bucket(Bucket=self.bucket)

@@ -1,0 +1,46 @@
+"""What every queue offers: SQS's semantics, whatever the backend."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html
+MAX_WAIT_TIME_SECONDS = 20
+MAX_MESSAGES_PER_RECEIVE = 10
+MAX_ENTRIES_PER_BATCH = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Message:
+    body: str
+    receipt: str
+    receive_count: int
+
+
+class Queue(abc.ABC):
+    """At-least-once delivery: a received message comes back unless deleted in time."""
+
+    @abc.abstractmethod
+    def ensure(self) -> None:
+        """Create the queue if it is missing."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Return if the queue answers; raise TransientError if it does not."""
+
+    @abc.abstractmethod
+    def send(self, body: str) -> None: ...
+
+    @abc.abstractmethod
+    def receive(self, max_messages: int = MAX_MESSAGES_PER_RECEIVE,
+                wait_seconds: int = MAX_WAIT_TIME_SECONDS) -> list[Message]:
+        """Long-poll: return as soon as a message is there, or empty after wait_seconds."""
+
+    @abc.abstractmethod
+    def delete(self, receipts: list[str]) -> None:
+        """Acknowledge messages; unknown or stale receipts are ignored."""
+
+    @abc.abstractmethod
+    def change_visibility(self, receipt: str, seconds: int) -> None:
+        """Hide a message for `seconds` more (0 hands it back at once)."""

@@ -1,0 +1,76 @@
+"""The job document as a class: defaults, transitions, JSON round trip, refusals."""
+
+import json
+import uuid
+
+import pytest
+
+from storage import InvalidJob, Job, JobStatus
+
+
+def test_new_job_has_uuid_start_and_pending_status():
+    job = Job()
+    assert uuid.UUID(job.id).version == 4
+    assert job.status is JobStatus.PENDING
+    assert job.start.tzinfo is not None and job.finish is None
+    assert job.location == f"/jobs/{job.id}"
+    assert job.code == 202
+
+
+def test_json_round_trip_keeps_every_field():
+    job = Job()
+    job.start_processing()
+    job.complete()
+    again = Job.from_json(job.to_json())
+    assert again == job
+    assert again.location == f"/jobs/{job.id}/thumbnail" and again.code == 200 and again.finish is not None
+
+
+def test_legal_path_to_failure():
+    job = Job()
+    job.start_processing()
+    job.fail(415, "not an image")
+    assert (job.status, job.code, job.message) == (JobStatus.FAILED, 415, "not an image")
+    assert job.finish >= job.start
+
+
+@pytest.mark.parametrize("steps", [
+    ["complete"],                          # pending -> complete skips processing
+    ["start_processing", "complete", "start_processing"],  # complete is terminal
+    ["start_processing", "fail", "complete"],              # failed is terminal
+])
+def test_illegal_transitions_are_refused(steps):
+    job = Job()
+    with pytest.raises(InvalidJob):
+        for step in steps:
+            getattr(job, step)(*((500, "x") if step == "fail" else ()))
+
+
+def test_redelivery_may_restart_processing():
+    job = Job()
+    job.start_processing()
+    job.start_processing()
+    assert job.status is JobStatus.PROCESSING
+
+
+@pytest.mark.parametrize("change", [
+    {"surprise": 1},
+    {"status": "sleeping"},
+    {"id": "not-a-uuid"},
+    {"id": str(uuid.uuid1())},
+    {"start": "yesterday"},
+    {"start": "2026-01-01T00:00:00"},  # no time zone
+    {"code": 99},
+    {"code": "200"},
+    {"message": 5},
+])
+def test_malformed_documents_are_refused(change):
+    document = dict(Job().to_dict(), **change)
+    with pytest.raises(InvalidJob):
+        Job.from_json(json.dumps(document))
+
+
+@pytest.mark.parametrize("text", ["", "[]", "{", b"\xff\xfe", '{"id": "x"}'])
+def test_non_documents_are_refused(text):
+    with pytest.raises(InvalidJob):
+        Job.from_json(text)

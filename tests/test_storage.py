@@ -1,0 +1,63 @@
+"""The object store and queue against the real MinIO and ElasticMQ."""
+
+import pytest
+
+import storage
+from tests import images
+
+
+class TestStorage:
+    def test_sqs(self, backends):
+        queue = backends.queue
+        job = storage.Job()
+        queue.send(job.id)
+
+        messages = queue.receive(max_messages=10, wait_seconds=5)
+        assert [m.body for m in messages] == [job.id]
+        assert messages[0].receive_count == 1
+
+        queue.delete([messages[0].receipt])
+        assert queue.receive(max_messages=10, wait_seconds=1) == []
+
+    def test_sqs_message_returns_when_not_deleted(self, backends):
+        queue = backends.queue
+        queue.send("a")
+        first = queue.receive(wait_seconds=5)
+        queue.change_visibility(first[0].receipt, 0)
+        again = queue.receive(wait_seconds=5)
+        assert [m.body for m in again] == ["a"] and again[0].receive_count == 2
+
+    def test_s3_job(self, backends):
+        jobs = backends.jobs
+        job = storage.Job()
+        jobs.save(job)
+        assert jobs.load(job.id) == job
+
+        job.start_processing()
+        job.fail(415, "not an image")
+        jobs.save(job)
+        assert jobs.load(job.id) == job
+
+    def test_s3_image(self, backends):
+        jobs = backends.jobs
+        job_id = storage.Job().id
+        data = images.jpeg()
+        jobs.save_input(job_id, data, "image/jpeg")
+        stored = jobs.load_input(job_id)
+        assert stored.data == data and stored.content_type == "image/jpeg"
+
+    def test_missing_objects_are_not_found(self, backends):
+        with pytest.raises(storage.NotFound):
+            backends.jobs.load(storage.Job().id)
+        with pytest.raises(storage.NotFound):
+            backends.jobs.load("../../etc/passwd")
+
+    def test_unreachable_server_is_transient(self, settings, monkeypatch):
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9")
+        monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+        backends = storage.connect(settings)
+        with pytest.raises(storage.TransientError):
+            backends.objects.ping()
+        with pytest.raises(storage.TransientError):
+            backends.queue.send("x")

@@ -1,0 +1,1 @@
+"""The thumbnailer: a worker that turns queued jobs into thumbnails."""

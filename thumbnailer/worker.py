@@ -1,0 +1,168 @@
+"""The thumbnailer's loop: receive, process, acknowledge."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from http import HTTPStatus
+
+import storage
+from storage.job import parse_job_id
+from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS
+from thumbnailer.errors import RenderError
+from thumbnailer.render import ThumbnailSpec, render
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_SECONDS = 30
+
+
+class _StopNow(Exception):
+    """Raised by the signal handler to break out of an idle long poll."""
+
+
+class Worker:
+    """Turns queued job ids into thumbnails. At-least-once: every step may be repeated safely."""
+
+    def __init__(self, backends: storage.Backends, settings: storage.Settings):
+        self.jobs = backends.jobs
+        self.queue = backends.queue
+        self.max_receives = settings.max_receives
+        self.spec = ThumbnailSpec(max_pixels=settings.max_image_pixels)
+        self._stop_requested = False
+        self._busy = False
+
+    # -- the loop --------------------------------------------------------------
+
+    def work(self, burst: bool = False) -> None:
+        """Process messages until asked to stop; with burst, until the queue is empty."""
+        restore = self._install_signal_handlers()
+        failures = 0
+        log.info("thumbnailer started")
+        try:
+            while not self._stop_requested:
+                try:
+                    messages = self.queue.receive(MAX_MESSAGES_PER_RECEIVE, 1 if burst else MAX_WAIT_TIME_SECONDS)
+                except storage.TransientError as error:
+                    failures += 1
+                    self._back_off(failures, error)
+                    continue
+                failures = 0
+                if not messages and burst:
+                    break
+                for message in messages:
+                    if self._stop_requested:
+                        self._hand_back(message)
+                    else:
+                        self._process_guarded(message)
+        except _StopNow:
+            pass
+        finally:
+            restore()
+            log.info("thumbnailer stopped")
+
+    def request_stop(self, signum=None, frame=None) -> None:
+        """First signal: finish the job in hand, then stop. Second signal: stop at once."""
+        if self._stop_requested:
+            raise SystemExit(128 + (signum or 0))
+        log.info("stop requested; finishing the job in hand")
+        self._stop_requested = True
+        if not self._busy:
+            raise _StopNow()
+
+    def _install_signal_handlers(self):
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
+
+    def _back_off(self, failures: int, error: Exception) -> None:
+        delay = min(MAX_BACKOFF_SECONDS, 2 ** min(failures, 5))
+        log.warning("queue unavailable (%s); retrying in %d s", error, delay)
+        time.sleep(delay)
+
+    def _hand_back(self, message: storage.Message) -> None:
+        try:
+            self.queue.change_visibility(message.receipt, 0)
+        except storage.ThumbnailsError as error:
+            log.warning("could not hand back a message (it returns after its timeout): %s", error)
+
+    def _process_guarded(self, message: storage.Message) -> None:
+        """A failure here never ends the loop: the message stays and comes back."""
+        self._busy = True
+        try:
+            self.process(message)
+        except storage.TransientError as error:
+            log.warning("message %r will be retried: %s", message.body[:64], error)
+        except Exception:  # a bug or an exotic decoder failure must not take the worker down
+            log.exception("unexpected error on message %r; it will be retried", message.body[:64])
+        finally:
+            self._busy = False
+
+    # -- one message -----------------------------------------------------------
+
+    def process(self, message: storage.Message) -> None:
+        try:
+            job_id = parse_job_id(message.body)
+        except storage.InvalidJob:
+            log.error("dropping malformed message %r", message.body[:64])
+            self.queue.delete([message.receipt])
+            return
+
+        try:
+            job = self.jobs.load(job_id)
+        except storage.NotFound:
+            self._retry_or_drop(message, f"job {job_id} not found")
+            return
+        except storage.InvalidJob as error:
+            log.error("dropping job %s with a corrupt document: %s", job_id, error)
+            self.queue.delete([message.receipt])
+            return
+
+        if job.status.is_terminal:
+            log.info("job %s already %s; dropping duplicate message", job_id, job.status.value)
+            self.queue.delete([message.receipt])
+            return
+        if message.receive_count > self.max_receives:
+            self._finish_failed(job, message, HTTPStatus.INTERNAL_SERVER_ERROR,
+                                f"gave up after {self.max_receives} attempts")
+            return
+
+        job.start_processing()
+        self.jobs.save(job)
+        try:
+            source = self.jobs.load_input(job_id)
+        except storage.NotFound:
+            if message.receive_count >= self.max_receives:
+                self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")
+            else:
+                log.warning("job %s: input not visible yet (receive %d); will retry", job_id, message.receive_count)
+            return
+
+        started = time.perf_counter()
+        try:
+            thumbnail = render(source.data, self.spec)
+        except RenderError as error:
+            self._finish_failed(job, message, error.code, str(error))
+            return
+        self.jobs.save_thumbnail(job_id, thumbnail.data, thumbnail.content_type)
+        job.complete()
+        self.jobs.save(job)
+        self.queue.delete([message.receipt])
+        log.info("job %s complete: %dx%d %s in %.0f ms", job_id, thumbnail.width, thumbnail.height,
+                 thumbnail.content_type, (time.perf_counter() - started) * 1000)
+
+    def _retry_or_drop(self, message: storage.Message, reason: str) -> None:
+        """Storage may not show a fresh write yet; give up only after max_receives."""
+        if message.receive_count >= self.max_receives:
+            log.error("%s after %d receives; dropping the message", reason, message.receive_count)
+            self.queue.delete([message.receipt])
+        else:
+            log.warning("%s (receive %d); will retry", reason, message.receive_count)
+
+    def _finish_failed(self, job: storage.Job, message: storage.Message, code: int, reason: str) -> None:
+        job.fail(code, reason)
+        self.jobs.save(job)
+        self.queue.delete([message.receipt])
+        log.info("job %s failed: %d %s", job.id, code, reason)
