@@ -14,9 +14,9 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
 
 
-def error_response(status: int, message: str, **extra):
-    response = jsonify(error=HTTPStatus(status).phrase, message=message, **extra)
-    response.status_code = status
+def error_response(http_status: int, message: str, **extra):
+    response = jsonify(error=HTTPStatus(http_status).phrase, message=message, **extra)
+    response.status_code = http_status
     return response
 
 

@@ -39,7 +39,7 @@ install_elasticmq() {
   [ -f "$elasticmq_lib/elasticmq-server_2.13-$ELASTICMQ_VERSION.jar" ] && return
   command -v mvn >/dev/null || { log "Maven is needed to fetch ElasticMQ from Maven Central"; exit 1; }
   log "fetching ElasticMQ $ELASTICMQ_VERSION and its dependencies from Maven Central"
-  mvn -q -B -f "$root/scripts/elasticmq/pom.xml" dependency:copy-dependencies \
+  mvn -q -B --no-transfer-progress -Dstyle.color=never -f "$root/scripts/elasticmq/pom.xml" dependency:copy-dependencies \
     -Delasticmq.version="$ELASTICMQ_VERSION" -DoutputDirectory="$elasticmq_lib"
 }
 

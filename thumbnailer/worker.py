@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30
 
 
-class _StopNow(Exception):
-    """Raised by the signal handler to break out of an idle long poll."""
+class _StopNow(BaseException):
+    """Raised by the signal handler to break out of an idle long poll (a BaseException, like
+    KeyboardInterrupt, so that no library on the way catches it)."""
 
 
 class Worker:

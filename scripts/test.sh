@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs what the tests need, starts the real MinIO
+# and ElasticMQ if they are not running, runs pytest, and stops the servers it started.
+#   scripts/test.sh [pytest arguments]        KEEP_SERVICES=1 leaves the servers running
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/venv.sh
+scripts/services.sh install
+
+started=""
+scripts/services.sh status | grep -q "down" && started=yes
+scripts/services.sh start
+if [ -n "$started" ] && [ -z "${KEEP_SERVICES:-}" ]; then
+  trap 'scripts/services.sh stop' EXIT
+fi
+.venv/bin/python -m pytest "$@"

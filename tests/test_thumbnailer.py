@@ -1,0 +1,146 @@
+"""The thumbnailer's worker against the real MinIO and ElasticMQ."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import storage
+from tests import images
+from thumbnailer.worker import Worker
+
+
+def submit_directly(backends, data: bytes, content_type="image/jpeg") -> storage.Job:
+    """What the api does, without the api: input, then job document, then the id on the queue."""
+    job = storage.Job()
+    backends.jobs.save_input(job.id, data, content_type)
+    backends.jobs.save(job)
+    backends.queue.send(job.id)
+    return job
+
+
+def run_worker(backends, settings):
+    Worker(backends, settings).work(burst=True)
+
+
+class TestThumbnailer:
+    def test_image_bad(self, backends, settings):
+        job = submit_directly(backends, b"\x89PNG\r\n\x1a\n this is not really a PNG")
+        run_worker(backends, settings)
+
+        done = backends.jobs.load(job.id)
+        assert done.status is storage.JobStatus.FAILED
+        assert 400 <= done.code < 500 and done.message
+        assert done.finish is not None
+        assert backends.queue.receive(wait_seconds=1) == []  # acknowledged, not retried
+
+    def test_image_good(self, backends, settings):
+        job = submit_directly(backends, images.jpeg(400, 300))
+        run_worker(backends, settings)
+
+        done = backends.jobs.load(job.id)
+        assert (done.status, done.code) == (storage.JobStatus.COMPLETE, 200)
+        assert done.location == f"/jobs/{job.id}/thumbnail"
+        stored = backends.jobs.load_thumbnail(job.id)
+        thumbnail = images.decode(stored.data)
+        assert stored.content_type == "image/jpeg" and thumbnail.format == "JPEG"
+        assert thumbnail.size == (100, 75)
+        assert images.colour_distance(thumbnail.getpixel((10, 37)), images.RED) < 60
+        assert images.colour_distance(thumbnail.getpixel((90, 37)), images.BLUE) < 60
+        assert backends.queue.receive(wait_seconds=1) == []
+
+
+class TestWorkerEdges:
+    def test_decompression_bomb_fails_the_job_and_the_worker_goes_on(self, backends, settings):
+        bomb = submit_directly(backends, images.png_bomb(), "image/png")
+        good = submit_directly(backends, images.jpeg())
+        run_worker(backends, settings)
+        failed = backends.jobs.load(bomb.id)
+        assert (failed.status, failed.code) == (storage.JobStatus.FAILED, 413)
+        assert "pixels" in failed.message
+        assert backends.jobs.load(good.id).status is storage.JobStatus.COMPLETE
+
+    def test_malformed_message_is_dropped(self, backends, settings):
+        backends.queue.send("definitely not a job id")
+        run_worker(backends, settings)
+        assert backends.queue.receive(wait_seconds=1) == []
+
+    def test_duplicate_delivery_of_a_finished_job_changes_nothing(self, backends, settings):
+        job = submit_directly(backends, images.jpeg())
+        run_worker(backends, settings)
+        first = backends.jobs.load(job.id)
+        backends.queue.send(job.id)
+        run_worker(backends, settings)
+        assert backends.jobs.load(job.id) == first
+
+    def test_unknown_job_is_retried_then_dropped(self, backends, settings):
+        backends.queue.send(storage.Job().id)  # never stored
+        worker = Worker(backends, settings)
+        for _ in range(settings.max_receives):
+            [message] = backends.queue.receive(wait_seconds=10)
+            worker.process(message)
+            if message.receive_count < settings.max_receives:
+                backends.queue.change_visibility(message.receipt, 0)
+        assert backends.queue.receive(wait_seconds=1) == []
+
+    def test_job_fails_after_too_many_receives(self, backends, settings):
+        job = submit_directly(backends, images.jpeg())
+        worker = Worker(backends, settings)
+        for _ in range(settings.max_receives):  # each attempt "crashes": never acknowledged
+            [message] = backends.queue.receive(wait_seconds=10)
+            backends.queue.change_visibility(message.receipt, 0)
+        [message] = backends.queue.receive(wait_seconds=10)
+        worker.process(message)
+        done = backends.jobs.load(job.id)
+        assert done.status is storage.JobStatus.FAILED and "attempts" in done.message
+
+    def test_input_not_visible_yet_is_retried_not_failed(self, backends, settings):
+        job = storage.Job()
+        backends.jobs.save(job)
+        backends.queue.send(job.id)
+        worker = Worker(backends, settings)
+        [message] = backends.queue.receive(wait_seconds=10)
+        worker.process(message)
+        assert backends.jobs.load(job.id).status is storage.JobStatus.PROCESSING
+
+        backends.jobs.save_input(job.id, images.jpeg(), "image/jpeg")  # the write becomes visible
+        backends.queue.change_visibility(message.receipt, 0)
+        run_worker(backends, settings)
+        assert backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE
+
+
+@pytest.fixture
+def thumbnailer_process(backends):
+    process = subprocess.Popen([sys.executable, "-m", "thumbnailer"], env=os.environ.copy(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    yield process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def wait_for_terminal(backends, job_id, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = backends.jobs.load(job_id)
+        if job.status.is_terminal:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job.status.value} after {timeout} s")
+
+
+class TestThumbnailerProcess:
+    def test_a_running_thumbnailer_finishes_work_put_in_directly(self, backends, thumbnailer_process):
+        job = submit_directly(backends, images.png_with_alpha(), "image/png")
+        done = wait_for_terminal(backends, job.id)
+        assert done.status is storage.JobStatus.COMPLETE
+        assert images.decode(backends.jobs.load_thumbnail(job.id).data).mode == "RGBA"
+
+    def test_sigterm_stops_an_idle_thumbnailer_promptly(self, backends, thumbnailer_process):
+        job = submit_directly(backends, images.jpeg())
+        wait_for_terminal(backends, job.id)  # it is up and long-polling
+        thumbnailer_process.terminate()
+        assert thumbnailer_process.wait(timeout=5) == 0
+        assert "thumbnailer stopped" in thumbnailer_process.stdout.read()
