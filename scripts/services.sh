@@ -55,14 +55,17 @@ wait_until() {  # wait_until NAME CHECK
   return 1
 }
 
+daemon() {  # daemon NAME COMMAND...: detached from the terminal, its own pid in NAME.pid
+  local name=$1; shift
+  setsid sh -c 'echo $$ >"$0"; exec "$@"' "$run_dir/$name.pid" "$@" >"$run_dir/$name.log" 2>&1 </dev/null &
+}
+
 start_minio() {
   minio_up && { log "minio already answers on $minio_port"; return; }
   install_minio
   mkdir -p "$run_dir/minio-data"
-  setsid "$minio_bin" server "$run_dir/minio-data" --quiet \
-    --address "127.0.0.1:$minio_port" --console-address "127.0.0.1:$((minio_port + 1))" \
-    >"$run_dir/minio.log" 2>&1 < /dev/null &
-  echo $! >"$run_dir/minio.pid"
+  daemon minio "$minio_bin" server "$run_dir/minio-data" --quiet \
+    --address "127.0.0.1:$minio_port" --console-address "127.0.0.1:$((minio_port + 1))"
   wait_until minio minio_up
 }
 
@@ -77,9 +80,8 @@ rest-sqs { enabled = true, bind-port = $elasticmq_port, bind-hostname = "127.0.0
 rest-stats { enabled = false }
 CONF
   # An explicit heap: the original design's ElasticMQ ran out of the JVM default under load.
-  setsid java "-Xmx${ELASTICMQ_HEAP:-256m}" -XX:+ExitOnOutOfMemoryError -Dconfig.file="$run_dir/elasticmq.conf" \
-    -cp "$elasticmq_lib/*" org.elasticmq.server.Main >"$run_dir/elasticmq.log" 2>&1 < /dev/null &
-  echo $! >"$run_dir/elasticmq.pid"
+  daemon elasticmq java "-Xmx${ELASTICMQ_HEAP:-256m}" -XX:+ExitOnOutOfMemoryError \
+    -Dconfig.file="$run_dir/elasticmq.conf" -cp "$elasticmq_lib/*" org.elasticmq.server.Main
   wait_until elasticmq elasticmq_up
 }
 
