@@ -8,7 +8,6 @@ import os
 from flask import Flask
 
 import storage
-from api import errors, health, jobs
 
 log = logging.getLogger(__name__)
 # Room for multipart boundaries and headers around a file of the maximum size.
@@ -17,13 +16,20 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 def create_app(settings: storage.Settings | None = None, backends: storage.Backends | None = None) -> Flask:
     """Build the app; the environment is read only when no settings are given."""
+    # Imported here, not at module level: `python -m api` imports this package before
+    # gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR, which prometheus_client reads on import.
+    from api import auth, errors, health, jobs, metrics, request_ids
+
     settings = settings or storage.Settings.from_env(os.environ)
     backends = backends or storage.connect(settings)
     try:
         backends.ensure()
+        backends.jobs.expire_after(settings.retention_seconds)
     except storage.TransientError as error:
         # Start anyway: /readyz reports the dependency, requests answer 503 until it is back.
         log.warning("storage not reachable at start-up: %s", error)
+    except storage.ThumbnailsError as error:
+        log.warning("could not set the bucket's expiry rule (expired data is still refused): %s", error)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
@@ -31,7 +37,10 @@ def create_app(settings: storage.Settings | None = None, backends: storage.Backe
     app.extensions["thumbnails.settings"] = settings
     app.extensions["thumbnails.backends"] = backends
 
+    request_ids.init_app(app)
     errors.init_app(app)
+    auth.init_app(app, settings)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(metrics.blueprint)
     app.register_blueprint(jobs.blueprint)
     return app

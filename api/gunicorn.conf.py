@@ -1,6 +1,7 @@
 """gunicorn settings for the api. gunicorn itself reads PORT, WEB_CONCURRENCY and GUNICORN_CMD_ARGS."""
 
 import os
+import tempfile
 
 bind = [f"0.0.0.0:{os.environ.get('PORT', '8000')}"]
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -11,3 +12,24 @@ timeout = 60
 graceful_timeout = 30
 accesslog = "-"
 errorlog = "-"
+# JSON lines for gunicorn's own logs too (storage.logs.JsonFormatter reads the access atoms).
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "storage.logs.JsonFormatter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    "root": {"level": os.environ.get("LOG_LEVEL", "INFO"), "handlers": ["stdout"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+    },
+}
+
+# Metrics from every worker process are summed at /metrics (prometheus_client multiprocess mode).
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="thumbnails-metrics-"))
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

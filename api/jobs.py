@@ -1,22 +1,26 @@
-"""/jobs: submit an image, report a job, download its thumbnail."""
+"""/jobs: submit an image, report a job, download its thumbnail, cancel it."""
 
 from __future__ import annotations
 
 import logging
+import time
 from http import HTTPStatus
 from urllib.parse import urljoin
 
-from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import NotFound
+from flask import Blueprint, Response, g, jsonify, request
+from werkzeug.exceptions import Gone, HTTPException, NotFound
 
 import storage
-from storage.job import status_path
+from api import metrics
+from api.auth import require_owner
 from api.context import backends, settings
 from api.errors import RETRY_AFTER_SECONDS, error_response
 from api.uploads import read_upload
+from storage.job import status_path
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("jobs", __name__, url_prefix="/jobs")
+blueprint.before_request(require_owner)
 THUMBNAIL_MAX_AGE_SECONDS = 3600
 
 
@@ -29,29 +33,47 @@ def _job_response(job: storage.Job, status: int = HTTPStatus.OK) -> Response:
 
 
 def _load_job(job_id: str) -> storage.Job:
+    """The caller's own job. Someone else's job is reported exactly like a missing one."""
     try:
-        return backends().jobs.load(job_id)
+        job = backends().jobs.load(job_id)
     except storage.NotFound:
-        raise NotFound(f"no job {job_id}") from None
+        job = None
+    if job is None or job.owner != g.owner:
+        raise NotFound("no such job")  # the same words whether missing or not yours
+    if job.is_expired(settings().retention_seconds):
+        backends().jobs.delete_data(job.id)
+        raise Gone(f"job {job.id} finished more than {settings().retention_seconds} s ago; its data was removed")
+    return job
 
 
 @blueprint.post("")
 def submit():
-    upload = read_upload(request, settings().max_upload_bytes, settings().max_image_pixels)
-    job = storage.Job()
+    started = time.perf_counter()
+    try:
+        upload = read_upload(request, settings().max_upload_bytes, settings().max_image_pixels)
+    except HTTPException as error:
+        metrics.JOBS_REFUSED.labels(code=str(error.code)).inc()
+        log.info("upload refused", extra={"code": error.code, "outcome": "refused", "reason": error.description})
+        raise
+    job = storage.Job(owner=g.owner)
     jobs = backends().jobs
     jobs.save_input(job.id, upload.stream, upload.content_type)
     jobs.save(job)
     try:
         backends().queue.send(job.id)
     except storage.TransientError as error:
-        log.warning("job %s not queued: %s", job.id, error)
+        log.warning("job not queued", extra={"job_id": job.id, "outcome": "unavailable", "reason": str(error)})
         job.fail(HTTPStatus.SERVICE_UNAVAILABLE, "the queue was unavailable; submit the image again")
         jobs.save(job)
         response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, "queue unavailable; try again shortly", job=job.id)
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
-    log.info("job %s accepted: %s %dx%d, %d bytes", job.id, upload.format, upload.width, upload.height, upload.size)
+    metrics.JOBS_ACCEPTED.inc()
+    metrics.UPLOAD_BYTES.observe(upload.size)
+    log.info("job accepted", extra={
+        "job_id": job.id, "outcome": "accepted", "format": upload.format, "width": upload.width,
+        "height": upload.height, "bytes": upload.size, "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+    })
     response = _job_response(job, HTTPStatus.ACCEPTED)
     response.headers["Location"] = urljoin(request.url_root, status_path(job.id).lstrip("/"))
     return response
@@ -66,7 +88,7 @@ def status(job_id: str):
 def thumbnail(job_id: str):
     job = _load_job(job_id)
     if job.status is not storage.JobStatus.COMPLETE:
-        message = (f"job failed: {job.message}" if job.status is storage.JobStatus.FAILED
+        message = (f"job {job.status.value}: {job.message}" if job.status.is_terminal
                    else f"job is {job.status.value}; the thumbnail is not ready yet")
         return error_response(HTTPStatus.CONFLICT, message, status=job.status.value)
     stored = backends().jobs.load_thumbnail(job.id)
@@ -74,3 +96,22 @@ def thumbnail(job_id: str):
     response.cache_control.private = True
     response.cache_control.max_age = THUMBNAIL_MAX_AGE_SECONDS
     return response
+
+
+@blueprint.delete("/<job_id>")
+def cancel(job_id: str):
+    """Pending or processing: cancelled (the thumbnailer skips it or discards its output).
+    Finished: input, thumbnail and document are deleted."""
+    job = _load_job(job_id)
+    jobs = backends().jobs
+    previous = job.status.value
+    metrics.JOBS_CANCELLED.labels(previous_status=previous).inc()
+    if job.status.is_terminal:
+        jobs.delete_all(job.id)
+        log.info("job deleted", extra={"job_id": job.id, "outcome": "deleted", "previous_status": previous})
+        return Response(status=HTTPStatus.NO_CONTENT)
+    job.cancel()
+    jobs.save(job)
+    jobs.delete_data(job.id)
+    log.info("job cancelled", extra={"job_id": job.id, "outcome": "cancelled", "previous_status": previous})
+    return _job_response(job)

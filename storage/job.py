@@ -17,19 +17,22 @@ class JobStatus(str, Enum):
     PROCESSING = "processing"
     COMPLETE = "complete"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def is_terminal(self) -> bool:
-        return self in (JobStatus.COMPLETE, JobStatus.FAILED)
+        return self in (JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 # processing -> processing is a redelivery after a worker died mid-job.
 _ALLOWED_TRANSITIONS = {
-    JobStatus.PENDING: {JobStatus.PROCESSING, JobStatus.FAILED},
-    JobStatus.PROCESSING: {JobStatus.PROCESSING, JobStatus.COMPLETE, JobStatus.FAILED},
+    JobStatus.PENDING: {JobStatus.PROCESSING, JobStatus.FAILED, JobStatus.CANCELLED},
+    JobStatus.PROCESSING: {JobStatus.PROCESSING, JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.CANCELLED},
     JobStatus.COMPLETE: set(),
     JobStatus.FAILED: set(),
+    JobStatus.CANCELLED: set(),
 }
+ANONYMOUS = "anonymous"
 
 
 def parse_job_id(value: str) -> str:
@@ -75,6 +78,7 @@ class Job:
     """One thumbnail request. `location` is a path relative to the api's root."""
 
     id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
+    owner: str = ANONYMOUS
     status: JobStatus = JobStatus.PENDING
     start: datetime = dataclasses.field(default_factory=_now)
     finish: datetime | None = None
@@ -90,8 +94,8 @@ class Job:
             raise InvalidJob(f"unknown job status: {self.status!r}") from error
         if not isinstance(self.code, int) or isinstance(self.code, bool) or not 100 <= self.code <= 599:
             raise InvalidJob(f"code must be an HTTP status code, not {self.code!r}")
-        if not isinstance(self.message, str) or not isinstance(self.location, str):
-            raise InvalidJob("message and location must be strings")
+        if not all(isinstance(value, str) for value in (self.message, self.location, self.owner)) or not self.owner:
+            raise InvalidJob("owner, message and location must be strings")
         if not self.location:
             self.location = status_path(self.id)
 
@@ -114,11 +118,22 @@ class Job:
     def fail(self, code: int, message: str) -> None:
         self._move_to(JobStatus.FAILED, code, message)
 
+    def cancel(self) -> None:
+        self._move_to(JobStatus.CANCELLED, HTTPStatus.OK, "cancelled by its owner")
+        self.location = status_path(self.id)
+
+    def is_expired(self, retention_seconds: int, now: datetime | None = None) -> bool:
+        """Finished longer ago than the retention period: its data is due for removal."""
+        if self.finish is None:
+            return False
+        return ((now or _now()) - self.finish).total_seconds() > retention_seconds
+
     # -- JSON ----------------------------------------------------------------
 
     def to_dict(self) -> dict:
         return {
             "id": self.id,
+            "owner": self.owner,
             "status": self.status.value,
             "start": _format_time(self.start),
             "finish": _format_time(self.finish),
@@ -138,7 +153,7 @@ class Job:
         unknown = set(document) - fields
         if unknown:
             raise InvalidJob(f"unknown job fields: {', '.join(sorted(unknown))}")
-        missing = {"id", "status", "start"} - set(document)
+        missing = {"id", "owner", "status", "start"} - set(document)
         if missing:
             raise InvalidJob(f"missing job fields: {', '.join(sorted(missing))}")
         try:

@@ -9,18 +9,20 @@ from storage.job import Job, parse_job_id
 from storage.objects.base import ObjectStore, StoredObject
 
 JOB_CONTENT_TYPE = "application/json"
+PREFIX = "jobs/"
+SECONDS_PER_DAY = 86400
 
 
 def job_key(job_id: str) -> str:
-    return f"jobs/{parse_job_id(job_id)}/job.json"
+    return f"{PREFIX}{parse_job_id(job_id)}/job.json"
 
 
 def input_key(job_id: str) -> str:
-    return f"jobs/{parse_job_id(job_id)}/input"
+    return f"{PREFIX}{parse_job_id(job_id)}/input"
 
 
 def thumbnail_key(job_id: str) -> str:
-    return f"jobs/{parse_job_id(job_id)}/thumbnail"
+    return f"{PREFIX}{parse_job_id(job_id)}/thumbnail"
 
 
 class JobStore:
@@ -51,3 +53,16 @@ class JobStore:
 
     def load_thumbnail(self, job_id: str) -> StoredObject:
         return self.objects.get(thumbnail_key(job_id))
+
+    def delete_data(self, job_id: str) -> None:
+        """Remove the input and thumbnail, keeping the document as a record."""
+        self.objects.delete(input_key(job_id))
+        self.objects.delete(thumbnail_key(job_id))
+
+    def delete_all(self, job_id: str) -> None:
+        self.delete_data(job_id)
+        self.objects.delete(job_key(job_id))
+
+    def expire_after(self, retention_seconds: int) -> None:
+        """Let the store drop everything a day after retention ends (the api refuses it sooner)."""
+        self.objects.expire_after(PREFIX, -(-retention_seconds // SECONDS_PER_DAY) + 1)

@@ -25,6 +25,13 @@ class Settings:
     max_image_pixels: int = 100_000_000
     max_receives: int = 5
     visibility_timeout_seconds: int = 60
+    api_keys: str = ""
+    api_keys_file: str = ""
+    allow_anonymous: bool = False
+    retention_seconds: int = 7 * 24 * 3600
+    storage_grace_seconds: int = 60
+    rate_limit_per_minute: int = 600
+    metrics_port: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
@@ -39,6 +46,13 @@ class Settings:
             "visibility_timeout_seconds": _positive_int(
                 environ, "VISIBILITY_TIMEOUT_SECONDS", cls.visibility_timeout_seconds
             ),
+            "api_keys": environ.get("API_KEYS", "").strip(),
+            "api_keys_file": environ.get("API_KEYS_FILE", "").strip(),
+            "allow_anonymous": _boolean(environ, "ALLOW_ANONYMOUS", False),
+            "retention_seconds": _positive_int(environ, "RETENTION_SECONDS", cls.retention_seconds),
+            "storage_grace_seconds": _positive_int(environ, "STORAGE_GRACE_SECONDS", cls.storage_grace_seconds),
+            "rate_limit_per_minute": _positive_int(environ, "RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
+            "metrics_port": _positive_int(environ, "THUMBNAILER_METRICS_PORT", 0),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -84,6 +98,17 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive, not {value}")
     return value
+
+
+def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
 
 
 def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:

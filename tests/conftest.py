@@ -22,6 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTING_ENV = {key: value for key, value in dotenv_values(ROOT / "testing.env").items() if value is not None}
 os.environ.update(TESTING_ENV)
 
+# Two owners' keys for the whole run; the api processes the tests start inherit API_KEYS.
+from api.keys import new_key  # noqa: E402  (after testing.env is loaded)
+
+ALICE_KEY, _alice = new_key("alice")
+BOB_KEY, _bob = new_key("bob")
+os.environ["API_KEYS"] = f"{_alice.line()},{_bob.line()}"
+ALICE = {"Authorization": f"Bearer {ALICE_KEY}"}
+BOB = {"Authorization": f"Bearer {BOB_KEY}"}
+
 RUN_ID = f"{os.environ['TEST_NAME_PREFIX']}-{time.strftime('%Y%m%dt%H%M%S')}-{secrets.token_hex(2)}"
 _queue_numbers = itertools.count(1)
 
@@ -82,4 +91,12 @@ def app(settings, backends):
 
 @pytest.fixture
 def client(app):
+    """Alice's client: her key goes with every request unless a test sends other headers."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = ALICE["Authorization"]
+    return client
+
+
+@pytest.fixture
+def anonymous(app):
     return app.test_client()

@@ -23,7 +23,7 @@ OTHERS = {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "TEST_NAME_PREFIX"}
 def settings_variables() -> set[str]:
     """Every variable Settings.from_env reads, taken from its source."""
     source = (ROOT / "storage" / "settings.py").read_text()
-    return set(re.findall(r'_\w+\(\s*environ,\s*"([A-Z0-9_]+)"', source))
+    return set(re.findall(r'(?:_\w+\(\s*environ,|environ\.get\()\s*"([A-Z0-9_]+)"', source))
 
 
 def env(name: str) -> dict:

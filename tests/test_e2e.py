@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -13,7 +14,7 @@ import requests
 
 import storage
 from tests import images
-from tests.conftest import RUN_ID
+from tests.conftest import ALICE, ALICE_KEY, BOB_KEY, RUN_ID
 
 
 def free_port() -> int:
@@ -37,17 +38,23 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> N
 
 
 @pytest.fixture(scope="module")
-def service(bucket_name):
+def service(bucket_name, tmp_path_factory):
     """The whole service on loopback, with its own queue; stopped and cleaned up afterwards."""
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
+    logs = tmp_path_factory.mktemp("logs")
     env = dict(os.environ, STORAGE_URL=f"s3://{bucket_name}", QUEUE_URL=f"sqs://{RUN_ID}-e2e", PORT=str(port),
-               WEB_CONCURRENCY="2")
-    api = subprocess.Popen([sys.executable, "-m", "api", "--bind", f"127.0.0.1:{port}"], env=env)
-    thumbnailer = subprocess.Popen([sys.executable, "-m", "thumbnailer"], env=env)
+               WEB_CONCURRENCY="2", THUMBNAILER_METRICS_PORT=str(metrics_port), PYTHONUNBUFFERED="1")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with open(logs / "api.log", "w") as api_log, open(logs / "thumbnailer.log", "w") as thumbnailer_log:
+        api = subprocess.Popen([sys.executable, "-m", "api", "--bind", f"127.0.0.1:{port}"], env=env,
+                               stdout=api_log, stderr=subprocess.STDOUT)
+        thumbnailer = subprocess.Popen([sys.executable, "-m", "thumbnailer"], env=env,
+                                       stdout=thumbnailer_log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{base}/readyz", api)
-        yield {"url": base, "api": api, "thumbnailer": thumbnailer}
+        yield {"url": base, "api": api, "thumbnailer": thumbnailer, "logs": logs,
+               "metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
     finally:
         for process in (thumbnailer, api):
             process.terminate()
@@ -61,13 +68,13 @@ def service(bucket_name):
 
 
 def submit(service, data: bytes, filename: str) -> requests.Response:
-    return requests.post(f"{service['url']}/jobs", files={"image": (filename, data)}, timeout=30)
+    return requests.post(f"{service['url']}/jobs", files={"image": (filename, data)}, headers=ALICE, timeout=30)
 
 
 def poll_until_done(url: str, timeout: float = 30) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = requests.get(url, timeout=5).json()
+        job = requests.get(url, headers=ALICE, timeout=5).json()
         if job["status"] in ("complete", "failed"):
             return job
         time.sleep(0.1)
@@ -79,7 +86,7 @@ def round_trip(service, data: bytes, filename: str):
     assert accepted.status_code == 202, accepted.text
     job = poll_until_done(accepted.headers["Location"])
     assert job["status"] == "complete", job
-    download = requests.get(job["location"], timeout=5)
+    download = requests.get(job["location"], headers=ALICE, timeout=5)
     assert download.status_code == 200
     return download, images.decode(download.content)
 
@@ -118,5 +125,60 @@ def test_garbage_and_bombs_get_clear_errors_and_the_service_stays_up(service):
 
 
 def test_unknown_job_is_404_over_http(service):
-    response = requests.get(f"{service['url']}/jobs/00000000-0000-4000-8000-000000000000", timeout=5)
+    response = requests.get(f"{service['url']}/jobs/00000000-0000-4000-8000-000000000000", headers=ALICE,
+                            timeout=5)
     assert response.status_code == 404 and response.json()["error"] == "Not Found"
+
+
+def test_no_key_is_401_over_http(service):
+    response = requests.get(f"{service['url']}/jobs/00000000-0000-4000-8000-000000000000", timeout=5)
+    assert response.status_code == 401 and "Bearer" in response.headers["WWW-Authenticate"]
+
+
+def test_delete_a_finished_job_over_http(service):
+    accepted = submit(service, images.jpeg(), "photo.jpg")
+    poll_until_done(accepted.headers["Location"])
+    assert requests.delete(accepted.headers["Location"], headers=ALICE, timeout=5).status_code == 204
+    assert requests.get(accepted.headers["Location"], headers=ALICE, timeout=5).status_code == 404
+
+
+def metric(text: str, name: str) -> float:
+    """Sum of a metric's samples in Prometheus text format (0 when absent)."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name)] in " {":
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_metrics_move_as_jobs_are_submitted_and_finished(service):
+    api_before = requests.get(f"{service['url']}/metrics", timeout=5).text
+    worker_before = requests.get(service["metrics"], timeout=5).text
+    round_trip(service, images.jpeg(), "counted.jpg")
+    api_after = requests.get(f"{service['url']}/metrics", timeout=5).text
+    worker_after = requests.get(service["metrics"], timeout=5).text
+    assert metric(api_after, "thumbnails_jobs_accepted_total") == metric(api_before, "thumbnails_jobs_accepted_total") + 1
+    assert metric(api_after, "thumbnails_upload_bytes_count") > metric(api_before, "thumbnails_upload_bytes_count")
+    assert "thumbnails_queue_depth" in api_after
+    finished = "thumbnails_jobs_finished_total"
+    assert metric(worker_after, finished) == metric(worker_before, finished) + 1
+    assert metric(worker_after, "thumbnails_render_seconds_count") > metric(worker_before,
+                                                                              "thumbnails_render_seconds_count")
+
+
+def test_logs_are_json_lines_with_ids_and_never_the_key(service):
+    accepted = submit(service, images.jpeg(), "logged.jpg")
+    job_id = accepted.json()["id"]
+    poll_until_done(accepted.headers["Location"])
+    requests.get(f"{service['url']}/jobs/{job_id}", headers={"X-Request-ID": "trace-me-42", **ALICE}, timeout=5)
+    time.sleep(0.5)  # let the processes write their lines
+    events = []
+    for name in ("api.log", "thumbnailer.log"):
+        for line in (service["logs"] / name).read_text().splitlines():
+            assert ALICE_KEY not in line and BOB_KEY not in line
+            events.append(json.loads(line))  # every line is one JSON event
+    assert all({"time", "level", "message"} <= set(event) for event in events)
+    accepted_events = [e for e in events if e.get("message") == "job accepted" and e.get("job_id") == job_id]
+    assert accepted_events and accepted_events[0]["owner"] == "alice" and accepted_events[0]["request_id"]
+    assert any(e.get("job_id") == job_id and e.get("outcome") == "complete" and "render_ms" in e for e in events)
+    assert any(e.get("logger") == "gunicorn.access" and e.get("request_id") == "trace-me-42" for e in events)

@@ -1,5 +1,6 @@
 """The job document as a class: defaults, transitions, JSON round trip, refusals."""
 
+import datetime
 import json
 import uuid
 
@@ -74,3 +75,30 @@ def test_malformed_documents_are_refused(change):
 def test_non_documents_are_refused(text):
     with pytest.raises(InvalidJob):
         Job.from_json(text)
+
+
+def test_cancel_from_pending_and_processing_only():
+    pending, processing, complete = Job(owner="alice"), Job(), Job()
+    processing.start_processing()
+    complete.start_processing()
+    complete.complete()
+    for job in (pending, processing):
+        job.cancel()
+        assert job.status is JobStatus.CANCELLED and job.status.is_terminal and job.finish
+    with pytest.raises(InvalidJob):
+        complete.cancel()
+    assert Job.from_json(pending.to_json()).owner == "alice"
+
+
+def test_expiry_counts_from_finish():
+    job = Job()
+    assert not job.is_expired(0)  # not finished: nothing to expire
+    job.start_processing()
+    job.fail(422, "corrupt")
+    assert not job.is_expired(3600)
+    assert job.is_expired(3600, now=job.finish + datetime.timedelta(seconds=3601))
+
+
+def test_empty_owner_is_refused():
+    with pytest.raises(InvalidJob):
+        Job(owner="")

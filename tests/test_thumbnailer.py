@@ -1,5 +1,6 @@
 """The thumbnailer's worker against the real MinIO and ElasticMQ."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 
 import storage
 from tests import images
+from thumbnailer import worker as worker_module
 from thumbnailer.worker import Worker
 
 
@@ -75,15 +77,17 @@ class TestWorkerEdges:
         run_worker(backends, settings)
         assert backends.jobs.load(job.id) == first
 
-    def test_unknown_job_is_retried_then_dropped(self, backends, settings):
+    def test_unknown_job_is_retried_within_the_grace_period_then_dropped(self, backends, settings):
+        settings = dataclasses.replace(settings, storage_grace_seconds=2)
         backends.queue.send(storage.Job().id)  # never stored
         worker = Worker(backends, settings)
-        for _ in range(settings.max_receives):
-            [message] = backends.queue.receive(wait_seconds=10)
-            worker.process(message)
-            if message.receive_count < settings.max_receives:
-                backends.queue.change_visibility(message.receipt, 0)
-        assert backends.queue.receive(wait_seconds=1) == []
+        [message] = backends.queue.receive(wait_seconds=10)
+        worker.process(message)  # within grace: handed back to come again soon
+        [again] = backends.queue.receive(wait_seconds=10)
+        assert again.body == message.body and again.receive_count == 2
+        time.sleep(max(0.0, again.sent_at + 2.1 - time.time()))
+        worker.process(again)  # grace is over: dropped
+        assert backends.queue.receive(wait_seconds=3) == []
 
     def test_job_fails_after_too_many_receives(self, backends, settings):
         job = submit_directly(backends, images.jpeg())
@@ -106,9 +110,45 @@ class TestWorkerEdges:
         assert backends.jobs.load(job.id).status is storage.JobStatus.PROCESSING
 
         backends.jobs.save_input(job.id, images.jpeg(), "image/jpeg")  # the write becomes visible
-        backends.queue.change_visibility(message.receipt, 0)
+        time.sleep(worker_module.RETRY_SOON_SECONDS)  # it comes back this soon, not after a whole timeout
         run_worker(backends, settings)
         assert backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE
+
+    def test_input_still_missing_after_the_grace_period_fails_the_job(self, backends, settings):
+        settings = dataclasses.replace(settings, storage_grace_seconds=1)
+        job = storage.Job()
+        backends.jobs.save(job)
+        backends.queue.send(job.id)
+        time.sleep(1.1)
+        run_worker(backends, settings)
+        done = backends.jobs.load(job.id)
+        assert (done.status, done.code) == (storage.JobStatus.FAILED, 404)
+
+    def test_cancelled_pending_job_is_never_processed(self, backends, settings):
+        job = submit_directly(backends, images.jpeg())
+        job.cancel()
+        backends.jobs.save(job)
+        run_worker(backends, settings)
+        assert backends.jobs.load(job.id).status is storage.JobStatus.CANCELLED
+        with pytest.raises(storage.NotFound):
+            backends.jobs.load_thumbnail(job.id)
+        assert backends.queue.receive(wait_seconds=1) == []
+
+    def test_job_cancelled_while_rendering_has_its_output_discarded(self, backends, settings, monkeypatch):
+        job = submit_directly(backends, images.jpeg())
+        real_render = worker_module.render
+
+        def render_then_owner_cancels(data, spec):
+            cancelled = backends.jobs.load(job.id)
+            cancelled.cancel()
+            backends.jobs.save(cancelled)
+            return real_render(data, spec)
+
+        monkeypatch.setattr(worker_module, "render", render_then_owner_cancels)
+        run_worker(backends, settings)
+        assert backends.jobs.load(job.id).status is storage.JobStatus.CANCELLED
+        with pytest.raises(storage.NotFound):
+            backends.jobs.load_thumbnail(job.id)
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ import os
 import sys
 
 import storage
+import storage.logs
+from thumbnailer import metrics
 from thumbnailer.worker import Worker
 
 
@@ -15,8 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="thumbnailer", description=__doc__)
     parser.add_argument("--burst", action="store_true", help="stop once the queue is empty")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), stream=sys.stdout,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    storage.logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     try:
         settings = storage.Settings.from_env(os.environ)
     except storage.ConfigurationError as error:
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         backends.ensure()
     except storage.TransientError as error:
         logging.getLogger(__name__).warning("storage not reachable at start-up: %s", error)
+    metrics.serve(settings.metrics_port)
     Worker(backends, settings).work(burst=args.burst)
     return 0
 

@@ -10,12 +10,17 @@ from http import HTTPStatus
 
 import storage
 from storage.job import parse_job_id
+from storage.logs import log_context
+from thumbnailer import metrics
 from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS
 from thumbnailer.errors import RenderError
 from thumbnailer.render import ThumbnailSpec, render
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30
+# While storage may not show a fresh write yet, look again this soon rather than after the
+# whole visibility timeout.
+RETRY_SOON_SECONDS = 2
 
 
 class _StopNow(BaseException):
@@ -30,6 +35,7 @@ class Worker:
         self.jobs = backends.jobs
         self.queue = backends.queue
         self.max_receives = settings.max_receives
+        self.grace_seconds = settings.storage_grace_seconds
         self.spec = ThumbnailSpec(max_pixels=settings.max_image_pixels)
         self._stop_requested = False
         self._busy = False
@@ -95,9 +101,11 @@ class Worker:
         try:
             self.process(message)
         except storage.TransientError as error:
-            log.warning("message %r will be retried: %s", message.body[:64], error)
+            log.warning("dependency unavailable; the message will be retried",
+                        extra={"body": message.body[:64], "reason": str(error), "outcome": "retry"})
         except Exception:  # a bug or an exotic decoder failure must not take the worker down
-            log.exception("unexpected error on message %r; it will be retried", message.body[:64])
+            log.exception("unexpected error; the message will be retried",
+                          extra={"body": message.body[:64], "outcome": "retry"})
         finally:
             self._busy = False
 
@@ -107,38 +115,44 @@ class Worker:
         try:
             job_id = parse_job_id(message.body)
         except storage.InvalidJob:
-            log.error("dropping malformed message %r", message.body[:64])
+            log.error("dropping malformed message", extra={"body": message.body[:64], "outcome": "dropped"})
             self.queue.delete([message.receipt])
             return
+        with log_context(job_id=job_id):
+            self._process_job(job_id, message)
 
+    def _process_job(self, job_id: str, message: storage.Message) -> None:
         try:
             job = self.jobs.load(job_id)
         except storage.NotFound:
-            self._retry_or_drop(message, f"job {job_id} not found")
+            self._retry_or_drop(message, "job document not found", message.sent_at)
             return
         except storage.InvalidJob as error:
-            log.error("dropping job %s with a corrupt document: %s", job_id, error)
+            log.error("dropping job with a corrupt document", extra={"reason": str(error), "outcome": "dropped"})
             self.queue.delete([message.receipt])
             return
 
-        if job.status.is_terminal:
-            log.info("job %s already %s; dropping duplicate message", job_id, job.status.value)
-            self.queue.delete([message.receipt])
-            return
-        if message.receive_count > self.max_receives:
-            self._finish_failed(job, message, HTTPStatus.INTERNAL_SERVER_ERROR,
-                                f"gave up after {self.max_receives} attempts")
-            return
+        with log_context(owner=job.owner):
+            if job.status.is_terminal:
+                log.info("job already finished; dropping duplicate message", extra={"status": job.status.value})
+                self.queue.delete([message.receipt])
+                return
+            if message.receive_count > self.max_receives:
+                self._finish_failed(job, message, HTTPStatus.INTERNAL_SERVER_ERROR,
+                                    f"gave up after {self.max_receives} attempts")
+                return
+            self._render_job(job, message)
 
+    def _render_job(self, job: storage.Job, message: storage.Message) -> None:
         job.start_processing()
         self.jobs.save(job)
         try:
-            source = self.jobs.load_input(job_id)
+            source = self.jobs.load_input(job.id)
         except storage.NotFound:
-            if message.receive_count >= self.max_receives:
-                self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")
+            if self._within_grace(job.start.timestamp()):
+                self._retry_soon(message, "input not visible yet")
             else:
-                log.warning("job %s: input not visible yet (receive %d); will retry", job_id, message.receive_count)
+                self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")
             return
 
         started = time.perf_counter()
@@ -147,23 +161,53 @@ class Worker:
         except RenderError as error:
             self._finish_failed(job, message, error.code, str(error))
             return
-        self.jobs.save_thumbnail(job_id, thumbnail.data, thumbnail.content_type)
+        render_seconds = time.perf_counter() - started
+        metrics.RENDER_SECONDS.observe(render_seconds)
+
+        if self._cancelled_meanwhile(job.id):
+            self.queue.delete([message.receipt])
+            return
+        self.jobs.save_thumbnail(job.id, thumbnail.data, thumbnail.content_type)
         job.complete()
         self.jobs.save(job)
         self.queue.delete([message.receipt])
-        log.info("job %s complete: %dx%d %s in %.0f ms", job_id, thumbnail.width, thumbnail.height,
-                 thumbnail.content_type, (time.perf_counter() - started) * 1000)
+        self._record(job, "complete", render_ms=round(render_seconds * 1000, 1),
+                     size=f"{thumbnail.width}x{thumbnail.height}", content_type=thumbnail.content_type)
 
-    def _retry_or_drop(self, message: storage.Message, reason: str) -> None:
-        """Storage may not show a fresh write yet; give up only after max_receives."""
-        if message.receive_count >= self.max_receives:
-            log.error("%s after %d receives; dropping the message", reason, message.receive_count)
-            self.queue.delete([message.receipt])
-        else:
-            log.warning("%s (receive %d); will retry", reason, message.receive_count)
+    def _cancelled_meanwhile(self, job_id: str) -> bool:
+        """The owner may cancel while we render: then the output is discarded, not written."""
+        if self.jobs.load(job_id).status is not storage.JobStatus.CANCELLED:
+            return False
+        self.jobs.delete_data(job_id)
+        metrics.JOBS_FINISHED.labels(outcome="cancelled", code="200").inc()
+        log.info("job cancelled while rendering; output discarded", extra={"outcome": "cancelled"})
+        return True
+
+    def _within_grace(self, since: float | None) -> bool:
+        return since is not None and time.time() - since < self.grace_seconds
+
+    def _retry_soon(self, message: storage.Message, reason: str) -> None:
+        log.warning(f"{reason}; will retry", extra={"receive_count": message.receive_count, "outcome": "retry"})
+        self.queue.change_visibility(message.receipt, RETRY_SOON_SECONDS)
+
+    def _record(self, job: storage.Job, outcome: str, **fields) -> None:
+        metrics.JOBS_FINISHED.labels(outcome=outcome, code=str(job.code)).inc()
+        if job.finish is not None:
+            metrics.JOB_SECONDS.observe((job.finish - job.start).total_seconds())
+        log.info(f"job {outcome}", extra={"outcome": outcome, "code": job.code, **fields})
+
+    def _retry_or_drop(self, message: storage.Message, reason: str, since: float | None) -> None:
+        """Storage may not show a fresh write yet: retry within the grace period, and until
+        max_receives when the queue cannot say when the message was sent."""
+        if self._within_grace(since) or (since is None and message.receive_count < self.max_receives):
+            self._retry_soon(message, reason)
+            return
+        log.error(f"{reason}; dropping the message", extra={"receive_count": message.receive_count,
+                                                          "outcome": "dropped"})
+        self.queue.delete([message.receipt])
 
     def _finish_failed(self, job: storage.Job, message: storage.Message, code: int, reason: str) -> None:
         job.fail(code, reason)
         self.jobs.save(job)
         self.queue.delete([message.receipt])
-        log.info("job %s failed: %d %s", job.id, code, reason)
+        self._record(job, "failed", reason=reason)

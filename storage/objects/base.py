@@ -35,3 +35,7 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Deleting a missing key is not an error."""
+
+    @abc.abstractmethod
+    def expire_after(self, prefix: str, days: int) -> None:
+        """Have the store itself remove objects under prefix once they are `days` old."""

@@ -55,6 +55,18 @@ class S3ObjectStore(ObjectStore):
         with translated_errors(f"deleting {key}"):
             self.client.delete_object(Bucket=self.bucket, Key=key)
 
+    def expire_after(self, prefix: str, days: int) -> None:
+        """An S3 lifecycle rule (MinIO and AWS apply them; expiry runs about daily)."""
+        rule = {"ID": f"expire-{prefix.strip('/') or 'all'}", "Status": "Enabled", "Filter": {"Prefix": prefix},
+                "Expiration": {"Days": days}}
+        with translated_errors(f"lifecycle of bucket {self.bucket}"):
+            self.client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": [rule]})
+
+    def lifecycle_rules(self) -> list[dict]:
+        with translated_errors(f"lifecycle of bucket {self.bucket}"):
+            return self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)["Rules"]
+
     def delete_bucket(self) -> None:
         """Empty and remove the bucket (tests clean up after themselves)."""
         with translated_errors(f"deleting bucket {self.bucket}"):

@@ -16,6 +16,7 @@ class Message:
     body: str
     receipt: str
     receive_count: int
+    sent_at: float | None = None  # seconds since the epoch, when the backend tells
 
 
 class Queue(abc.ABC):
@@ -40,6 +41,10 @@ class Queue(abc.ABC):
     @abc.abstractmethod
     def delete(self, receipts: list[str]) -> None:
         """Acknowledge messages; unknown or stale receipts are ignored."""
+
+    @abc.abstractmethod
+    def approximate_depth(self) -> tuple[int, int]:
+        """(messages waiting, messages received but not yet deleted), for metrics."""
 
     @abc.abstractmethod
     def change_visibility(self, receipt: str, seconds: int) -> None:

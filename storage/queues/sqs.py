@@ -44,10 +44,11 @@ class SqsQueue(Queue):
                 QueueUrl=self.url,
                 MaxNumberOfMessages=min(max_messages, MAX_MESSAGES_PER_RECEIVE),
                 WaitTimeSeconds=min(wait_seconds, MAX_WAIT_TIME_SECONDS),
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
             )
         return [
-            Message(item["Body"], item["ReceiptHandle"], int(item["Attributes"]["ApproximateReceiveCount"]))
+            Message(item["Body"], item["ReceiptHandle"], int(item["Attributes"]["ApproximateReceiveCount"]),
+                    int(item["Attributes"]["SentTimestamp"]) / 1000 if "SentTimestamp" in item["Attributes"] else None)
             for item in response.get("Messages", [])
         ]
 
@@ -60,6 +61,14 @@ class SqsQueue(Queue):
             failed = [entry for entry in response.get("Failed", []) if entry.get("SenderFault") is False]
             if failed:
                 raise ThumbnailsError(f"deleting from {self.name}: {failed}")
+
+    def approximate_depth(self) -> tuple[int, int]:
+        with translated_errors(f"queue {self.name}"):
+            attributes = self.client.get_queue_attributes(
+                QueueUrl=self.url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def change_visibility(self, receipt: str, seconds: int) -> None:
         with translated_errors(f"changing visibility in {self.name}"):

@@ -1,0 +1,47 @@
+"""Who is asking: the owner behind a Bearer key, within their request budget."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, current_app, g, request
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import TooManyRequests, Unauthorized
+
+import storage
+from api.keys import KeyRing
+from api.ratelimit import RateLimiter
+from storage.job import ANONYMOUS
+from storage.logs import bind
+
+log = logging.getLogger(__name__)
+CHALLENGE = WWWAuthenticate("Bearer", {"realm": "thumbnails"})
+
+
+def init_app(app: Flask, settings: storage.Settings) -> None:
+    keys = KeyRing.from_settings(settings.api_keys, settings.api_keys_file)
+    if not keys.records and not settings.allow_anonymous:
+        log.warning("no API keys configured and ALLOW_ANONYMOUS is off: every job request will get 401")
+    app.extensions["thumbnails.keys"] = keys
+    app.extensions["thumbnails.rate_limiter"] = RateLimiter(settings.rate_limit_per_minute)
+    app.extensions["thumbnails.allow_anonymous"] = settings.allow_anonymous
+
+
+def require_owner() -> None:
+    """A blueprint's before_request: set g.owner or refuse with 401/429."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if not header and current_app.extensions["thumbnails.allow_anonymous"]:
+        owner = ANONYMOUS
+    elif scheme.lower() != "bearer" or not key:
+        raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", www_authenticate=CHALLENGE)
+    else:
+        owner = current_app.extensions["thumbnails.keys"].owner_of(key)
+        if owner is None:
+            raise Unauthorized("the API key is not valid", www_authenticate=CHALLENGE)
+    retry_after = current_app.extensions["thumbnails.rate_limiter"].retry_after(owner)
+    if retry_after:
+        raise TooManyRequests(f"rate limit reached; retry in {retry_after} s", retry_after=retry_after)
+    g.owner = owner
+    bind(owner=owner)  # undone with the request id at teardown (api/request_ids.py)

@@ -1,0 +1,114 @@
+"""API keys: made once and shown once, stored only as SHA-256 hashes, checked in constant time.
+
+A key looks like `thk_<key id>_<secret>`. The key id finds the stored record; the hash of the
+whole key is compared with hmac.compare_digest. Keys are 256-bit random, so a plain SHA-256
+is enough (no password-style stretching is needed). Records are `key_id:owner:sha256hex`,
+one per line in API_KEYS_FILE or comma-separated in API_KEYS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import hmac
+import re
+import secrets
+import sys
+from pathlib import Path
+
+from storage.errors import ConfigurationError
+
+PREFIX = "thk"
+_OWNER = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+_KEY_ID = re.compile(r"^[0-9a-f]{8}$")
+_DUMMY_DIGEST = hashlib.sha256(b"no such key").hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyRecord:
+    key_id: str
+    owner: str
+    digest: str
+
+    def line(self) -> str:
+        return f"{self.key_id}:{self.owner}:{self.digest}"
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key(owner: str) -> tuple[str, KeyRecord]:
+    """Return the key (show it once) and the record to store."""
+    if not _OWNER.match(owner):
+        raise ValueError(f"owner must be 1-64 letters, digits or ._@-, not {owner!r}")
+    key = f"{PREFIX}_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}"
+    return key, KeyRecord(key.split("_")[1], owner, _digest(key))
+
+
+def parse_records(text: str, source: str) -> dict[str, KeyRecord]:
+    records = {}
+    for raw in re.split(r"[,\n]", text):
+        entry = raw.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        parts = entry.split(":")
+        if len(parts) != 3 or not _KEY_ID.match(parts[0]) or not _OWNER.match(parts[1]) \
+                or not re.fullmatch(r"[0-9a-f]{64}", parts[2]):
+            raise ConfigurationError(f"{source}: malformed key record {entry[:20]!r}… (want key_id:owner:sha256)")
+        records[parts[0]] = KeyRecord(*parts)
+    return records
+
+
+class KeyRing:
+    """The keys the api accepts."""
+
+    def __init__(self, records: dict[str, KeyRecord]):
+        self.records = records
+
+    @classmethod
+    def from_settings(cls, api_keys: str, api_keys_file: str) -> KeyRing:
+        records = parse_records(api_keys, "API_KEYS")
+        if api_keys_file:
+            try:
+                text = Path(api_keys_file).read_text()
+            except OSError as error:
+                raise ConfigurationError(f"API_KEYS_FILE: cannot read {api_keys_file}: {error}") from error
+            records.update(parse_records(text, "API_KEYS_FILE"))
+        return cls(records)
+
+    def owner_of(self, key: str) -> str | None:
+        """The owner of a valid key, else None; the same work is done for unknown key ids."""
+        parts = key.split("_", 2)
+        record = self.records.get(parts[1]) if len(parts) == 3 and parts[0] == PREFIX else None
+        expected = record.digest if record else _DUMMY_DIGEST
+        matches = hmac.compare_digest(_digest(key), expected)
+        return record.owner if record and matches else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`thumbnails-keys create OWNER [--file PATH]`: make a key, store its hash, print the key once."""
+    parser = argparse.ArgumentParser(prog="thumbnails-keys", description=main.__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create", help="make a key for OWNER")
+    create.add_argument("owner")
+    create.add_argument("--file", help="append the record to this keys file (else print it)")
+    args = parser.parse_args(argv)
+    try:
+        key, record = new_key(args.owner)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.file:
+        with open(args.file, "a", encoding="utf-8") as keys_file:
+            keys_file.write(record.line() + "\n")
+        print(f"stored the hash in {args.file}", file=sys.stderr)
+    else:
+        print(f"record for API_KEYS / API_KEYS_FILE: {record.line()}", file=sys.stderr)
+    print(f"key for {args.owner} (shown once, keep it secret):", file=sys.stderr)
+    print(key)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
