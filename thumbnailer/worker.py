@@ -11,8 +11,8 @@ from http import HTTPStatus
 import storage
 from storage.job import parse_job_id
 from storage.logs import log_context
-from thumbnailer import metrics
 from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS
+from thumbnailer import metrics
 from thumbnailer.errors import RenderError
 from thumbnailer.render import ThumbnailSpec, render
 
