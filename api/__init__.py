@@ -8,7 +8,7 @@ import os
 from flask import Flask
 
 import storage
-from api import errors, health, jobs
+from api import errors, health, jobs, pages
 
 log = logging.getLogger(__name__)
 # Room for multipart boundaries and headers around a file of the maximum size.
@@ -34,4 +34,5 @@ def create_app(settings: storage.Settings | None = None, backends: storage.Backe
     errors.init_app(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(jobs.blueprint)
+    app.register_blueprint(pages.blueprint)
     return app

@@ -11,3 +11,6 @@ timeout = 60
 graceful_timeout = 30
 accesslog = "-"
 errorlog = "-"
+# gunicorn 27's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl): several
+# apis on one host (thumbnails serve, the tests) would fight over it. Older gunicorns ignore this.
+control_socket_disable = True
