@@ -1,4 +1,4 @@
-"""`thumbnails serve` on the embedded backends, as a test's subprocess, with its own data folder."""
+"""`thumbnails serve` as a test's subprocess: on the embedded backends in its own data folder, by default."""
 
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ def embedded_environ(data_dir: Path) -> dict[str, str]:
 
 
 class EmbeddedService:
-    def __init__(self, data_dir: Path, thumbnailers: int = 1, port: int | None = None):
-        self.data_dir = data_dir
+    def __init__(self, data_dir: Path, thumbnailers: int = 1, port: int | None = None,
+                 environ: dict[str, str] | None = None):
+        self.environ = environ if environ is not None else embedded_environ(data_dir)
         self.thumbnailers = thumbnailers
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -40,7 +41,7 @@ class EmbeddedService:
     def start(self) -> EmbeddedService:
         command = [sys.executable, "-m", "cli", "serve", "--port", str(self.port),
                    "--thumbnailers", str(self.thumbnailers)]
-        self.process = subprocess.Popen(command, env=embedded_environ(self.data_dir))
+        self.process = subprocess.Popen(command, env=self.environ)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
