@@ -24,7 +24,7 @@ def build_parser(environ) -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the api and thumbnailers until Ctrl-C")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
-    serve.add_argument("--port", type=int, default=int(environ.get("PORT") or DEFAULT_PORT),
+    serve.add_argument("--port", type=int, default=environ.get("PORT") or str(DEFAULT_PORT),
                        help="port of the api (default $PORT or %(default)s)")
     serve.add_argument("-w", "--thumbnailers", type=_not_negative, default=DEFAULT_THUMBNAILERS,
                        help="thumbnailer processes (default %(default)s; 0 runs the api alone)")
