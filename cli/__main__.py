@@ -43,8 +43,7 @@ def build_parser(environ) -> argparse.ArgumentParser:
     status.add_argument("job_id")
     status.add_argument("--url", default=default_url, help=url_help)
 
-    api = commands.add_parser("api", help="run only the api under gunicorn (extra arguments go to gunicorn)")
-    api.add_argument("gunicorn_args", nargs=argparse.REMAINDER)
+    commands.add_parser("api", help="run only the api under gunicorn (other arguments go to gunicorn)")
     worker = commands.add_parser("worker", help="run one thumbnailer until SIGTERM")
     worker.add_argument("--burst", action="store_true", help="stop once the queue is empty")
     return parser
@@ -52,7 +51,10 @@ def build_parser(environ) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, environ=None) -> int:
     environ = os.environ if environ is None else environ
-    args = build_parser(environ).parse_args(argv)
+    parser = build_parser(environ)
+    args, gunicorn_args = parser.parse_known_args(argv)
+    if gunicorn_args and args.command != "api":
+        parser.error(f"unrecognized arguments: {' '.join(gunicorn_args)}")
     if args.command in ("submit", "status"):
         from cli import commands
         from cli.client import ApiClient
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None, environ=None) -> int:
     if args.command == "api":
         from api.__main__ import main as api_main
 
-        api_main(args.gunicorn_args)
+        api_main(gunicorn_args)
         return 0
     if args.command == "worker":
         from thumbnailer.__main__ import main as worker_main

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
+import storage
 from cli import commands
 from cli.__main__ import main
 from tests import images
-from tests.embedded import EmbeddedService, free_port
+from tests.embedded import EmbeddedService, embedded_environ, free_port
+from tests.test_e2e import wait_until_up
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +103,50 @@ def test_serve_refuses_a_half_configured_backend(tmp_path):
                             cwd=tmp_path)
     assert result.returncode == 2 and "QUEUE_URL" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_a_progress_indicator_when_stdout_is_a_terminal(service, photo):
+    controller, terminal = os.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "cli", "submit", str(photo), "--url", service.url],
+                               stdout=terminal, stderr=subprocess.PIPE)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert process.wait(timeout=60) == commands.EXIT_OK
+    assert b"\r| job " in shown and b"pending" in shown
+    assert shown.rstrip().endswith(b")") and b"photo.thumbnail.jpg" in shown
+
+
+def test_worker_subcommand_drains_the_embedded_queue(tmp_path):
+    environ = embedded_environ(tmp_path / "data")
+    backends = storage.connect(storage.Settings.from_env(environ))
+    backends.ensure()
+    job = storage.Job()
+    backends.jobs.save_input(job.id, images.jpeg(), "image/jpeg")
+    backends.jobs.save(job)
+    backends.queue.send(job.id)
+
+    result = subprocess.run([sys.executable, "-m", "cli", "worker", "--burst"], env=environ, timeout=120,
+                            capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stderr
+    assert backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE
+
+
+def test_api_subcommand_serves_the_api_alone(tmp_path):
+    port = free_port()
+    api = subprocess.Popen([sys.executable, "-m", "cli", "api", "--bind", f"127.0.0.1:{port}"],
+                           env=embedded_environ(tmp_path / "data"))
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/readyz", api)
+    finally:
+        api.terminate()
+        api.wait(timeout=60)
