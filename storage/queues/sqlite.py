@@ -6,6 +6,9 @@ received again by someone else) deletes nothing. Every claim runs in a `BEGIN IM
 transaction, which takes SQLite's write lock first: two processes can never claim the same
 message. Long polls re-check every POLL_INTERVAL_SECONDS, which also notices messages that
 another process sent or whose visibility timeout ran out.
+
+Standard library only: the SQLite queue packages on PyPI (litequeue, persist-queue, sqqueue)
+have no visibility timeout with per-receive receipts.
 """
 
 from __future__ import annotations
