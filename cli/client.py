@@ -39,10 +39,10 @@ class ApiClient:
         boundary = secrets.token_hex(16)
         body = _multipart(boundary, "image", filename, data)
         headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-        return json.loads(self._request("POST", "/jobs", body, headers)[0])
+        return self._job_document(self._request("POST", "/jobs", body, headers)[0])
 
     def job(self, job_id: str) -> dict:
-        return json.loads(self._request("GET", f"/jobs/{quote(job_id, safe='')}")[0])
+        return self._job_document(self._request("GET", f"/jobs/{quote(job_id, safe='')}")[0])
 
     def thumbnail(self, job_id: str) -> tuple[bytes, str]:
         """The thumbnail's bytes and content type."""
@@ -60,6 +60,17 @@ class ApiClient:
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise Unreachable(f"cannot reach the api at {self.base_url}: {reason}") from None
+
+
+    def _job_document(self, body: bytes) -> dict:
+        """The job, or a clear error when something else answers at the URL."""
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or not {"id", "status"} <= document.keys():
+            raise ClientError(f"{self.base_url} did not answer with a job; is it a thumbnails api?")
+        return document
 
 
 def _error_message(error: urllib.error.HTTPError) -> str:

@@ -63,7 +63,7 @@ def _wait(client: ApiClient, job: dict, timeout: float) -> dict:
     delay = FIRST_POLL_SECONDS
     for tick in range(sys.maxsize):
         elapsed = time.monotonic() - started
-        if job["status"] in FINISHED or elapsed > timeout:
+        if job["status"] in FINISHED or elapsed >= timeout:
             break
         if show_progress:
             print(f"\r{SPINNER[tick % len(SPINNER)]} job {job['id']} {job['status']} {elapsed:4.0f} s",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -150,3 +152,28 @@ def test_api_subcommand_serves_the_api_alone(tmp_path):
     finally:
         api.terminate()
         api.wait(timeout=60)
+
+
+def test_giving_up_waiting_says_how_to_check_later(service, photo, capsys):
+    assert main(["submit", str(photo), "--url", service.url, "--wait", "0"]) == commands.EXIT_TIMEOUT
+    assert "thumbnails status " in capsys.readouterr().err
+
+
+def test_something_else_at_the_url_is_a_clear_error(photo, capsys):
+    class NotTheApi(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>a blog</html>")
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotTheApi) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        code = main(["submit", str(photo), "--url", url])
+        server.shutdown()
+    assert code == commands.EXIT_REFUSED
+    assert "is it a thumbnails api?" in capsys.readouterr().err
