@@ -18,7 +18,7 @@ def create_app(settings: storage.Settings | None = None, backends: storage.Backe
     """Build the app; the environment is read only when no settings are given."""
     # Imported here, not at module level: `python -m api` imports this package before
     # gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR, which prometheus_client reads on import.
-    from api import auth, errors, health, jobs, metrics, request_ids
+    from api import auth, errors, health, jobs, metrics, pages, request_ids
 
     settings = settings or storage.Settings.from_env(os.environ)
     backends = backends or storage.connect(settings)
@@ -43,4 +43,5 @@ def create_app(settings: storage.Settings | None = None, backends: storage.Backe
     app.register_blueprint(health.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(jobs.blueprint)
+    app.register_blueprint(pages.blueprint)
     return app

@@ -33,3 +33,8 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+# gunicorn 27's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl): several
+# apis on one host (thumbnails serve, the tests) would fight over it. Older gunicorns ignore this.
+control_socket_disable = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from storage.errors import ConfigurationError, InvalidJob, NotFound, ThumbnailsError, TransientError
+from storage.errors import ConfigurationError, InvalidJob, InvalidKey, NotFound, ThumbnailsError, TransientError
 from storage.job import Job, JobStatus
 from storage.jobstore import JobStore
 from storage.objects.base import ObjectStore
@@ -12,8 +12,8 @@ from storage.queues.base import Message, Queue
 from storage.settings import Settings
 
 __all__ = [
-    "Backends", "ConfigurationError", "InvalidJob", "Job", "JobStatus", "JobStore", "Message", "NotFound",
-    "ObjectStore", "Queue", "Settings", "ThumbnailsError", "TransientError", "connect",
+    "Backends", "ConfigurationError", "InvalidJob", "InvalidKey", "Job", "JobStatus", "JobStore", "Message",
+    "NotFound", "ObjectStore", "Queue", "Settings", "ThumbnailsError", "TransientError", "connect",
 ]
 
 
@@ -34,10 +34,27 @@ class Backends:
 
 
 def connect(settings: Settings) -> Backends:
+    """Build the object store and queue that the settings' URLs name."""
+    return Backends(_object_store(settings), _queue(settings))
+
+
+def _object_store(settings: Settings) -> ObjectStore:
+    if settings.storage_backend == "file":
+        from storage.objects.local import LocalObjectStore
+
+        return LocalObjectStore(settings.storage_path)
     from storage.aws import make_client
     from storage.objects.s3 import S3ObjectStore
+
+    return S3ObjectStore(make_client("s3", settings.s3_addressing_style), settings.bucket)
+
+
+def _queue(settings: Settings) -> Queue:
+    if settings.queue_backend == "sqlite":
+        from storage.queues.sqlite import SqliteQueue
+
+        return SqliteQueue(settings.queue_path, settings.visibility_timeout_seconds)
+    from storage.aws import make_client
     from storage.queues.sqs import SqsQueue
 
-    objects = S3ObjectStore(make_client("s3", settings.s3_addressing_style), settings.bucket)
-    queue = SqsQueue(make_client("sqs"), settings.queue_name, settings.visibility_timeout_seconds)
-    return Backends(objects, queue)
+    return SqsQueue(make_client("sqs"), settings.queue_name, settings.visibility_timeout_seconds)

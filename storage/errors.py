@@ -19,3 +19,7 @@ class InvalidJob(ThumbnailsError):
 
 class ConfigurationError(ThumbnailsError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+class InvalidKey(ThumbnailsError):
+    """An object key that could name a path outside the store (empty, `..`, absolute, odd characters)."""

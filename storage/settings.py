@@ -1,5 +1,10 @@
 """Environment -> one frozen Settings object -> the constructors that need it.
 
+Backends are chosen by two URLs: STORAGE_URL (`file:///abs/dir` or `s3://bucket`) and
+QUEUE_URL (`sqlite:///abs/file.db`, `sqs://name` or an SQS queue URL). With neither set, the
+embedded pair lives under DATA_DIR (default `./data`). One set without the other is an error:
+falling back to local storage for the other would split the api and thumbnailers apart.
+
 Endpoints, region, credentials and retries are not here: botocore reads its own
 variables (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_SQS, AWS_DEFAULT_REGION,
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE).
@@ -8,12 +13,17 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE).
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlparse
 
 from storage.errors import ConfigurationError
 
 MIB = 1024 * 1024
+DEFAULT_DATA_DIR = "data"
+STORAGE_SCHEMES = ("file", "s3")
+QUEUE_SCHEMES = ("sqlite", "sqs", "http", "https")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,13 +42,22 @@ class Settings:
     storage_grace_seconds: int = 60
     rate_limit_per_minute: int = 600
     metrics_port: int = 0
+    data_dir: str = DEFAULT_DATA_DIR
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
         """Read every setting; explicit keyword arguments beat the environment."""
+        storage_url, queue_url = _optional(environ, "STORAGE_URL"), _optional(environ, "QUEUE_URL")
+        data_dir = _directory(environ, "DATA_DIR", DEFAULT_DATA_DIR)
+        if not storage_url and not queue_url:
+            storage_url, queue_url = embedded_urls(data_dir)
+        elif not storage_url:
+            raise ConfigurationError(f"STORAGE_URL is not set, but QUEUE_URL is ({queue_url}); set both or neither")
+        elif not queue_url:
+            raise ConfigurationError(f"QUEUE_URL is not set, but STORAGE_URL is ({storage_url}); set both or neither")
         values = {
-            "storage_url": _required(environ, "STORAGE_URL"),
-            "queue_url": _required(environ, "QUEUE_URL"),
+            "storage_url": storage_url,
+            "queue_url": queue_url,
             "s3_addressing_style": _choice(environ, "S3_ADDRESSING_STYLE", ("auto", "path", "virtual"), "auto"),
             "max_upload_bytes": _positive_int(environ, "MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             "max_image_pixels": _positive_int(environ, "MAX_IMAGE_PIXELS", cls.max_image_pixels),
@@ -53,12 +72,44 @@ class Settings:
             "storage_grace_seconds": _positive_int(environ, "STORAGE_GRACE_SECONDS", cls.storage_grace_seconds),
             "rate_limit_per_minute": _positive_int(environ, "RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
             "metrics_port": _positive_int(environ, "THUMBNAILER_METRICS_PORT", 0),
+            "data_dir": str(data_dir),
         }
         values.update(overrides)
         settings = cls(**values)
-        settings.bucket  # validate both URLs at start-up
-        settings.queue_name
+        settings.validate()
         return settings
+
+    def validate(self) -> None:
+        """Parse both URLs now, so a typo stops the process at start-up, naming the variable."""
+        if self.storage_backend == "s3":
+            self.bucket
+        else:
+            self.storage_path
+        if self.queue_backend == "sqs":
+            self.queue_name
+        else:
+            self.queue_path
+
+    @property
+    def storage_backend(self) -> str:
+        """'file' or 's3'."""
+        scheme = urlparse(self.storage_url).scheme
+        if scheme not in STORAGE_SCHEMES:
+            raise ConfigurationError(
+                f"STORAGE_URL must look like s3://bucket-name or file:///absolute/folder, not {self.storage_url!r}"
+            )
+        return scheme
+
+    @property
+    def queue_backend(self) -> str:
+        """'sqlite' or 'sqs'."""
+        scheme = urlparse(self.queue_url).scheme
+        if scheme not in QUEUE_SCHEMES:
+            raise ConfigurationError(
+                f"QUEUE_URL must look like sqs://queue-name, an SQS queue URL or sqlite:///absolute/file.db, "
+                f"not {self.queue_url!r}"
+            )
+        return "sqlite" if scheme == "sqlite" else "sqs"
 
     @property
     def bucket(self) -> str:
@@ -66,6 +117,11 @@ class Settings:
         if url.scheme != "s3" or not url.netloc or url.path.strip("/"):
             raise ConfigurationError(f"STORAGE_URL must look like s3://bucket-name, not {self.storage_url!r}")
         return url.netloc
+
+    @property
+    def storage_path(self) -> Path:
+        """The folder of a file:///absolute/folder store."""
+        return _local_path(self.storage_url, "file", "STORAGE_URL", "file:///absolute/folder")
 
     @property
     def queue_name(self) -> str:
@@ -79,12 +135,32 @@ class Settings:
             f"QUEUE_URL must look like sqs://queue-name or an SQS queue URL, not {self.queue_url!r}"
         )
 
+    @property
+    def queue_path(self) -> Path:
+        """The database file of a sqlite:///absolute/file.db queue."""
+        return _local_path(self.queue_url, "sqlite", "QUEUE_URL", "sqlite:///absolute/file.db")
 
-def _required(environ: Mapping[str, str], name: str) -> str:
-    value = environ.get(name, "").strip()
-    if not value:
-        raise ConfigurationError(f"{name} is not set")
-    return value
+
+def embedded_urls(data_dir: Path) -> tuple[str, str]:
+    """The embedded pair under one data folder: objects in a folder, the queue in SQLite."""
+    return (data_dir / "objects").as_uri(), f"sqlite://{(data_dir / 'queue.db').as_posix()}"
+
+
+def _local_path(value: str, scheme: str, name: str, example: str) -> Path:
+    url = urlparse(value)
+    if url.scheme != scheme or url.netloc not in ("", "localhost") or not url.path.startswith("/") \
+            or url.path.rstrip("/") == "" or url.query or url.fragment:
+        raise ConfigurationError(f"{name} must look like {example}, not {value!r}")
+    return Path(url.path)
+
+
+def _optional(environ: Mapping[str, str], name: str) -> str:
+    return environ.get(name, "").strip()
+
+
+def _directory(environ: Mapping[str, str], name: str, default: str) -> Path:
+    """A folder, relative ones taken from the current directory."""
+    return Path(os.path.abspath(environ.get(name, "").strip() or default))
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:

@@ -28,6 +28,7 @@ from api.keys import new_key  # noqa: E402  (after testing.env is loaded)
 ALICE_KEY, _alice = new_key("alice")
 BOB_KEY, _bob = new_key("bob")
 os.environ["API_KEYS"] = f"{_alice.line()},{_bob.line()}"
+os.environ["THUMBNAILS_KEY"] = ALICE_KEY  # what `thumbnails submit/status` send by default
 ALICE = {"Authorization": f"Bearer {ALICE_KEY}"}
 BOB = {"Authorization": f"Bearer {BOB_KEY}"}
 

@@ -157,3 +157,12 @@ class TestHealth:
         monkeypatch.setattr(backends.objects, "get", down)
         response = client.get(f"/jobs/{uuid.uuid4()}")
         assert response.status_code == 503 and response.headers["Retry-After"]
+
+
+def test_the_upload_page_is_served_at_the_root(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert b'src="static/app.js"' in page.data
+    for asset, mimetype in (("app.js", "text/javascript"), ("style.css", "text/css")):
+        response = client.get(f"/static/{asset}")
+        assert response.status_code == 200 and response.mimetype == mimetype

@@ -37,3 +37,35 @@ def test_explicit_arguments_beat_the_environment():
 def test_bad_settings_name_the_variable(environ, variable):
     with pytest.raises(ConfigurationError, match=variable):
         Settings.from_env(environ)
+
+
+def test_nothing_configured_means_the_embedded_pair_under_the_data_folder(tmp_path):
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    assert (settings.storage_backend, settings.queue_backend) == ("file", "sqlite")
+    assert settings.storage_path == tmp_path / "objects"
+    assert settings.queue_path == tmp_path / "queue.db"
+
+
+def test_the_default_data_folder_is_data_in_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert Settings.from_env({}).storage_path == tmp_path / "data" / "objects"
+
+
+def test_embedded_backends_may_be_named_explicitly(tmp_path):
+    settings = Settings.from_env({"STORAGE_URL": (tmp_path / "o").as_uri(),
+                                  "QUEUE_URL": f"sqlite://{tmp_path / 'q.db'}"})
+    assert (settings.storage_path, settings.queue_path) == (tmp_path / "o", tmp_path / "q.db")
+
+
+@pytest.mark.parametrize("environ, variable", [
+    ({"QUEUE_URL": "sqlite:///tmp/q.db"}, "STORAGE_URL"),
+    ({"STORAGE_URL": "file:///tmp/objects"}, "QUEUE_URL"),
+    (dict(BASE, STORAGE_URL="file://relative/folder"), "STORAGE_URL"),
+    (dict(BASE, STORAGE_URL="ftp://thumbs"), "STORAGE_URL"),
+    (dict(BASE, QUEUE_URL="sqlite://queue.db"), "QUEUE_URL"),
+    (dict(BASE, QUEUE_URL="amqp://jobs"), "QUEUE_URL"),
+    (dict(BASE, QUEUE_URL="sqs://"), "QUEUE_URL"),
+])
+def test_a_partial_or_mistyped_backend_is_an_error_never_a_local_fallback(environ, variable):
+    with pytest.raises(ConfigurationError, match=variable):
+        Settings.from_env(environ)

@@ -1,0 +1,110 @@
+"""`thumbnails` (or `python -m cli`): serve, submit, status, api, worker."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import storage
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_PORT = 8000
+DEFAULT_THUMBNAILERS = 2
+DEFAULT_WAIT_SECONDS = 120
+
+
+def build_parser(environ) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="thumbnails", description="An asynchronous image-thumbnail service.",
+        epilog="With no STORAGE_URL and QUEUE_URL set, everything runs on embedded backends under "
+               "DATA_DIR (default ./data).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the api and thumbnailers until Ctrl-C")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    serve.add_argument("--port", type=int, default=environ.get("PORT") or str(DEFAULT_PORT),
+                       help="port of the api (default $PORT or %(default)s)")
+    serve.add_argument("-w", "--thumbnailers", type=_not_negative, default=DEFAULT_THUMBNAILERS,
+                       help="thumbnailer processes (default %(default)s; 0 runs the api alone)")
+
+    url_help = "the api's URL (default $THUMBNAILS_URL or %(default)s)"
+    default_url = environ.get("THUMBNAILS_URL") or DEFAULT_URL
+    key_help = "the API key (default $THUMBNAILS_KEY)"
+    default_key = environ.get("THUMBNAILS_KEY")
+    submit = commands.add_parser("submit", help="upload an image, wait, write its thumbnail")
+    submit.add_argument("image", type=Path, help="the image file")
+    submit.add_argument("-o", "--output", type=Path, help="where to write the thumbnail "
+                        "(default: beside the image, as NAME.thumbnail.jpg or .png)")
+    submit.add_argument("--url", default=default_url, help=url_help)
+    submit.add_argument("--key", default=default_key, help=key_help)
+    submit.add_argument("--wait", type=float, default=DEFAULT_WAIT_SECONDS,
+                        help="seconds to wait for the job (default %(default)s)")
+
+    status = commands.add_parser("status", help="print a job as JSON")
+    status.add_argument("job_id")
+    status.add_argument("--url", default=default_url, help=url_help)
+    status.add_argument("--key", default=default_key, help=key_help)
+
+    keys = commands.add_parser("keys", help="make API keys (see thumbnails-keys)")
+    keys.add_argument("action", choices=["create"])
+    keys.add_argument("owner")
+    keys.add_argument("--file", help="append the key's hash record to this file (else print it)")
+
+    commands.add_parser("api", help="run only the api under gunicorn (other arguments go to gunicorn)")
+    worker = commands.add_parser("worker", help="run one thumbnailer until SIGTERM")
+    worker.add_argument("--burst", action="store_true", help="stop once the queue is empty")
+    return parser
+
+
+def main(argv: list[str] | None = None, environ=None) -> int:
+    environ = os.environ if environ is None else environ
+    parser = build_parser(environ)
+    args, gunicorn_args = parser.parse_known_args(argv)
+    if gunicorn_args and args.command != "api":
+        parser.error(f"unrecognized arguments: {' '.join(gunicorn_args)}")
+    if args.command in ("submit", "status"):
+        from cli import commands
+        from cli.client import ApiClient
+
+        client = ApiClient(args.url, args.key)
+        if args.command == "submit":
+            return commands.submit(client, args.image, args.output, args.wait)
+        return commands.status(client, args.job_id)
+    if args.command == "keys":
+        from api.keys import main as keys_main
+
+        return keys_main([args.action, args.owner, *(["--file", args.file] if args.file else [])])
+    if args.command == "api":
+        from api.__main__ import main as api_main
+
+        api_main(gunicorn_args)
+        return 0
+    if args.command == "worker":
+        from thumbnailer.__main__ import main as worker_main
+
+        return worker_main(["--burst"] if args.burst else [])
+    return _serve(args, environ)
+
+
+def _serve(args, environ) -> int:
+    from cli.serve import Supervisor
+
+    try:
+        settings = storage.Settings.from_env(environ)
+    except storage.ConfigurationError as error:
+        print(f"thumbnails: {error}", file=sys.stderr)
+        return 2
+    return Supervisor(settings, environ, args.host, args.port, args.thumbnailers).run()
+
+
+def _not_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""A small HTTP client for the api, on the standard library (urllib): no extra dependency."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import urllib.error
+import urllib.request
+from urllib.parse import quote
+
+from storage.errors import ThumbnailsError
+
+REQUEST_TIMEOUT_SECONDS = 30
+
+
+class ClientError(ThumbnailsError):
+    """The api could not be asked, or it said no."""
+
+
+class Unreachable(ClientError):
+    """Nothing answers at the api's URL (wrong URL, service not running, network down)."""
+
+
+class ApiError(ClientError):
+    """The api answered with an error status; the message is the api's own."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class ApiClient:
+    def __init__(self, base_url: str, key: str | None = None, timeout: float = REQUEST_TIMEOUT_SECONDS):
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+        self.timeout = timeout
+
+    def submit(self, filename: str, data: bytes) -> dict:
+        """Upload an image as the multipart field `image`; return the accepted job."""
+        boundary = secrets.token_hex(16)
+        body = _multipart(boundary, "image", filename, data)
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        return self._job_document(self._request("POST", "/jobs", body, headers)[0])
+
+    def job(self, job_id: str) -> dict:
+        return self._job_document(self._request("GET", f"/jobs/{quote(job_id, safe='')}")[0])
+
+    def thumbnail(self, job_id: str) -> tuple[bytes, str]:
+        """The thumbnail's bytes and content type."""
+        return self._request("GET", f"/jobs/{quote(job_id, safe='')}/thumbnail")
+
+    def _request(self, method: str, path: str, body: bytes | None = None,
+                 headers: dict | None = None) -> tuple[bytes, str]:
+        url = self.base_url + path
+        headers = dict(headers or {})
+        if self.key:
+            headers["Authorization"] = f"Bearer {self.key}"
+        request = urllib.request.Request(url, data=body, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.read(), response.headers.get_content_type()
+        except urllib.error.HTTPError as error:
+            raise ApiError(error.code, _error_message(error)) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise Unreachable(f"cannot reach the api at {self.base_url}: {reason}") from None
+
+
+    def _job_document(self, body: bytes) -> dict:
+        """The job, or a clear error when something else answers at the URL."""
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or not {"id", "status"} <= document.keys():
+            raise ClientError(f"{self.base_url} did not answer with a job; is it a thumbnails api?")
+        return document
+
+
+def _error_message(error: urllib.error.HTTPError) -> str:
+    """The api's JSON message when there is one, else the HTTP reason."""
+    try:
+        document = json.loads(error.read())
+        return str(document.get("message") or document.get("error") or error.reason)
+    except (ValueError, AttributeError, OSError):
+        return f"{error.code} {error.reason}"
+
+
+def _multipart(boundary: str, field: str, filename: str, data: bytes) -> bytes:
+    safe_name = filename.replace("\\", "_").replace('"', "_").replace("\r", "_").replace("\n", "_")
+    head = (f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="{field}"; filename="{safe_name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode()

@@ -1,0 +1,198 @@
+"""The `thumbnails` CLI end to end against `thumbnails serve` on the embedded backends."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import storage
+from cli import commands
+from cli.__main__ import main
+from tests import images
+from tests.embedded import EmbeddedService, embedded_environ, free_port
+from tests.test_e2e import wait_until_up
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    with EmbeddedService(tmp_path_factory.mktemp("cli-data"), thumbnailers=1) as service:
+        yield service
+
+
+@pytest.fixture
+def photo(tmp_path):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(images.jpeg(400, 200))
+    return path
+
+
+def test_submit_writes_the_thumbnail_beside_the_image(service, photo, capsys):
+    assert main(["submit", str(photo), "--url", service.url]) == commands.EXIT_OK
+    thumbnail = images.decode((photo.parent / "photo.thumbnail.jpg").read_bytes())
+    assert thumbnail.size == (100, 50)
+    assert "photo.thumbnail.jpg" in capsys.readouterr().out
+
+
+def test_submit_writes_where_output_says(service, tmp_path, capsys):
+    source = tmp_path / "logo.png"
+    source.write_bytes(images.png_with_alpha(300, 150))
+    target = tmp_path / "out" / "small.png"
+    target.parent.mkdir()
+    assert main(["submit", str(source), "-o", str(target), "--url", service.url]) == commands.EXIT_OK
+    assert images.decode(target.read_bytes()).mode == "RGBA"
+
+
+def test_no_progress_indicator_when_stdout_is_not_a_terminal(service, photo, capsys):
+    main(["submit", str(photo), "--url", service.url])
+    out = capsys.readouterr().out
+    assert "\r" not in out and out.count("\n") == 1
+
+
+def test_status_prints_the_job_as_json(service, photo, capsys):
+    main(["submit", str(photo), "--url", service.url])
+    job_id = capsys.readouterr().out.rsplit("job ", 1)[1].strip(" )\n")
+    assert main(["status", job_id, "--url", service.url]) == commands.EXIT_OK
+    job = json.loads(capsys.readouterr().out)
+    assert (job["id"], job["status"]) == (job_id, "complete")
+
+
+def test_a_text_file_is_refused_with_the_apis_reason(service, tmp_path, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    assert main(["submit", str(notes), "--url", service.url]) == commands.EXIT_REFUSED
+    error = capsys.readouterr().err
+    assert "415" in error and "not a supported image" in error
+    assert not (tmp_path / "notes.thumbnail.jpg").exists()
+
+
+def test_a_missing_file_is_a_usage_error(service, tmp_path, capsys):
+    assert main(["submit", str(tmp_path / "absent.jpg"), "--url", service.url]) == commands.EXIT_USAGE
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_an_unreachable_url_says_so(photo, capsys):
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["submit", str(photo), "--url", url]) == commands.EXIT_UNREACHABLE
+    assert main(["status", "00000000-0000-4000-8000-000000000000", "--url", url]) == commands.EXIT_UNREACHABLE
+    assert f"cannot reach the api at {url}" in capsys.readouterr().err
+
+
+def test_an_unknown_job_id_is_not_found(service, capsys):
+    assert main(["status", "00000000-0000-4000-8000-000000000000", "--url", service.url]) == commands.EXIT_REFUSED
+    assert "no such job" in capsys.readouterr().err
+
+
+def test_a_missing_or_wrong_key_is_refused_with_a_hint(service, photo, monkeypatch, capsys):
+    monkeypatch.delenv("THUMBNAILS_KEY")
+    assert main(["submit", str(photo), "--url", service.url]) == commands.EXIT_REFUSED
+    assert "401" in (err := capsys.readouterr().err) and "THUMBNAILS_KEY" in err
+    assert main(["status", "00000000-0000-4000-8000-000000000000", "--url", service.url,
+                 "--key", "thk_00000000_wrong"]) == commands.EXIT_REFUSED
+    assert "not valid" in capsys.readouterr().err
+
+
+def test_keys_create_makes_a_key_the_service_accepts(tmp_path, photo, capsys):
+    keys_file = tmp_path / "keys"
+    assert main(["keys", "create", "carol", "--file", str(keys_file)]) == 0
+    key = capsys.readouterr().out.strip()
+    environ = dict(embedded_environ(tmp_path / "data"), API_KEYS_FILE=str(keys_file))
+    environ.pop("API_KEYS")
+    with EmbeddedService(tmp_path / "data", environ=environ) as service:
+        assert main(["submit", str(photo), "--url", service.url, "--key", key]) == commands.EXIT_OK
+
+
+def test_the_url_comes_from_the_environment_when_not_given(service, photo, monkeypatch):
+    monkeypatch.setenv("THUMBNAILS_URL", service.url)
+    assert main(["submit", str(photo)]) == commands.EXIT_OK
+
+
+def test_the_console_script_runs_as_a_process(service, photo):
+    result = subprocess.run([sys.executable, "-m", "cli", "status", "not-a-job", "--url", service.url],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == commands.EXIT_REFUSED and "no such job" in result.stderr
+
+
+def test_serve_refuses_a_half_configured_backend(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "cli", "serve"], capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "STORAGE_URL": "s3://thumbs", "HOME": str(tmp_path)},
+                            cwd=tmp_path)
+    assert result.returncode == 2 and "QUEUE_URL" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_progress_indicator_when_stdout_is_a_terminal(service, photo):
+    controller, terminal = os.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "cli", "submit", str(photo), "--url", service.url],
+                               stdout=terminal, stderr=subprocess.PIPE)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert process.wait(timeout=60) == commands.EXIT_OK
+    assert b"\r| job " in shown and b"pending" in shown
+    assert shown.rstrip().endswith(b")") and b"photo.thumbnail.jpg" in shown
+
+
+def test_worker_subcommand_drains_the_embedded_queue(tmp_path):
+    environ = embedded_environ(tmp_path / "data")
+    backends = storage.connect(storage.Settings.from_env(environ))
+    backends.ensure()
+    job = storage.Job()
+    backends.jobs.save_input(job.id, images.jpeg(), "image/jpeg")
+    backends.jobs.save(job)
+    backends.queue.send(job.id)
+
+    result = subprocess.run([sys.executable, "-m", "cli", "worker", "--burst"], env=environ, timeout=120,
+                            capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stderr
+    assert backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE
+
+
+def test_api_subcommand_serves_the_api_alone(tmp_path):
+    port = free_port()
+    api = subprocess.Popen([sys.executable, "-m", "cli", "api", "--bind", f"127.0.0.1:{port}"],
+                           env=embedded_environ(tmp_path / "data"))
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/readyz", api)
+    finally:
+        api.terminate()
+        api.wait(timeout=60)
+
+
+def test_giving_up_waiting_says_how_to_check_later(service, photo, capsys):
+    assert main(["submit", str(photo), "--url", service.url, "--wait", "0"]) == commands.EXIT_TIMEOUT
+    assert "thumbnails status " in capsys.readouterr().err
+
+
+def test_something_else_at_the_url_is_a_clear_error(photo, capsys):
+    class NotTheApi(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>a blog</html>")
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotTheApi) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        code = main(["submit", str(photo), "--url", url])
+        server.shutdown()
+    assert code == commands.EXIT_REFUSED
+    assert "is it a thumbnails api?" in capsys.readouterr().err

@@ -1,0 +1,298 @@
+"""One contract for every backend: the embedded ones and the real MinIO/ElasticMQ behave alike."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import multiprocessing
+import os
+import threading
+import time
+
+import pytest
+
+import storage
+from storage.aws import make_client
+from storage.objects.local import LocalObjectStore
+from storage.objects.s3 import S3ObjectStore
+from storage.queues.sqlite import SqliteQueue
+from storage.queues.sqs import SqsQueue
+from tests.conftest import RUN_ID
+
+SHORT_VISIBILITY_SECONDS = 2
+LONG_VISIBILITY_SECONDS = 60
+_names = itertools.count(1)
+
+
+# -- fixtures ------------------------------------------------------------------
+
+@pytest.fixture(params=["local", "s3"])
+def objects(request, tmp_path) -> storage.ObjectStore:
+    if request.param == "local":
+        store = LocalObjectStore(tmp_path / "objects")
+    else:
+        store = S3ObjectStore(make_client("s3", "path"), request.getfixturevalue("bucket_name"))
+    store.ensure()
+    return store
+
+
+def queue_spec(kind: str, tmp_path) -> tuple[str, str]:
+    """A picklable description of a fresh queue, so other processes can open the same one."""
+    if kind == "sqlite":
+        return kind, str(tmp_path / f"queue-{next(_names)}.db")
+    return kind, f"{RUN_ID}-contract-{next(_names)}"
+
+
+def open_queue(spec: tuple[str, str], visibility_timeout_seconds: int) -> storage.Queue:
+    kind, where = spec
+    if kind == "sqlite":
+        return SqliteQueue(where, visibility_timeout_seconds)
+    return SqsQueue(make_client("sqs"), where, visibility_timeout_seconds)
+
+
+@pytest.fixture(params=["sqlite", "sqs"])
+def queue_factory(request, tmp_path):
+    """Make queues of this backend with a chosen visibility timeout; SQS ones are deleted afterwards."""
+    if request.param == "sqs":
+        request.getfixturevalue("servers")
+    made = []
+
+    def make(visibility_timeout_seconds: int = LONG_VISIBILITY_SECONDS):
+        spec = queue_spec(request.param, tmp_path)
+        queue = open_queue(spec, visibility_timeout_seconds)
+        queue.ensure()
+        made.append(queue)
+        return spec, queue
+
+    yield make
+    for queue in made:
+        if isinstance(queue, SqsQueue):
+            queue.delete_queue()
+
+
+@pytest.fixture
+def queue(queue_factory) -> storage.Queue:
+    return queue_factory()[1]
+
+
+def unique_key(name: str) -> str:
+    return f"contract/{RUN_ID}/{next(_names)}/{name}"
+
+
+# -- object store --------------------------------------------------------------
+
+class TestObjectStoreContract:
+    def test_put_then_get_returns_bytes_and_content_type(self, objects):
+        key = unique_key("a.png")
+        objects.put(key, b"\x89PNG data", "image/png")
+        stored = objects.get(key)
+        assert (stored.data, stored.content_type) == (b"\x89PNG data", "image/png")
+
+    def test_a_stream_is_stored_whole(self, objects):
+        key = unique_key("big")
+        data = bytes(range(256)) * 4096
+        objects.put(key, io.BytesIO(data), "application/octet-stream")
+        assert objects.get(key).data == data
+
+    def test_overwrite_replaces_data_and_content_type(self, objects):
+        key = unique_key("job.json")
+        objects.put(key, b"old", "text/plain")
+        objects.put(key, b"{}", "application/json")
+        stored = objects.get(key)
+        assert (stored.data, stored.content_type) == (b"{}", "application/json")
+
+    def test_missing_key_is_not_found(self, objects):
+        with pytest.raises(storage.NotFound):
+            objects.get(unique_key("never-written"))
+
+    def test_delete_removes_and_deleting_again_is_fine(self, objects):
+        key = unique_key("gone")
+        objects.put(key, b"x", "text/plain")
+        objects.delete(key)
+        with pytest.raises(storage.NotFound):
+            objects.get(key)
+        objects.delete(key)
+
+    def test_ping_answers(self, objects):
+        objects.ping()
+
+
+class TestExpiry:
+    def test_s3_gets_a_lifecycle_rule(self, bucket_name):
+        store = S3ObjectStore(make_client("s3", "path"), bucket_name)
+        store.expire_after("jobs/", 3)
+        assert store.lifecycle_rules() == [{"ID": "expire-jobs", "Status": "Enabled", "Filter": {"Prefix": "jobs/"},
+                                            "Expiration": {"Days": 3}}]
+
+    def test_the_folder_is_swept_of_old_files_under_the_prefix(self, tmp_path):
+        store = LocalObjectStore(tmp_path / "objects")
+        store.ensure()
+        for key in ("jobs/old/input", "jobs/new/input", "other/old"):
+            store.put(key, b"x", "text/plain")
+        ten_days_ago = time.time() - 10 * 86400
+        for key in ("jobs/old/input", "other/old"):
+            os.utime(store.path(key), (ten_days_ago, ten_days_ago))
+        store.expire_after("jobs/", 3)
+        with pytest.raises(storage.NotFound):
+            store.get("jobs/old/input")
+        assert store.get("jobs/new/input").data == b"x"
+        assert store.get("other/old").data == b"x"  # outside the prefix
+
+
+class TestLocalObjectStore:
+    @pytest.mark.parametrize("key", ["../escape", "jobs/../../escape", "/etc/passwd", "jobs//x", "jobs/./x",
+                                     "", "jobs/.tmp-x", "jobs/a\x00b", "jobs\\..\\x", "jobs/x/"])
+    def test_keys_that_could_leave_the_folder_are_refused(self, tmp_path, key):
+        store = LocalObjectStore(tmp_path / "objects")
+        store.ensure()
+        with pytest.raises(storage.InvalidKey):
+            store.put(key, b"x", "text/plain")
+        with pytest.raises(storage.InvalidKey):
+            store.get(key)
+        assert list(tmp_path.rglob("*")) == [tmp_path / "objects"]
+
+    def test_a_job_id_that_is_not_a_uuid_never_reaches_the_disk(self, tmp_path):
+        jobs = storage.JobStore(LocalObjectStore(tmp_path))
+        with pytest.raises(storage.NotFound):
+            jobs.load("../../etc/passwd")
+
+    def test_no_temporary_files_are_left_behind(self, tmp_path):
+        store = LocalObjectStore(tmp_path)
+        store.put("a/b", b"1", "text/plain")
+        store.put("a/b", b"2", "text/plain")
+        assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b"]
+
+    def test_an_unwritable_folder_is_reported_as_transient(self, tmp_path):
+        (tmp_path / "file").write_text("not a folder")
+        with pytest.raises(storage.TransientError):
+            LocalObjectStore(tmp_path / "file").ping()
+
+
+# -- queue -----------------------------------------------------------------------
+
+def bodies(messages: list[storage.Message]) -> list[str]:
+    return [message.body for message in messages]
+
+
+def receive_until(queue: storage.Queue, count: int, wait_seconds: int = 10, attempts: int = 5) -> list:
+    """Receive until `count` messages came (SQS may hand out fewer than asked per call)."""
+    messages: list[storage.Message] = []
+    for _ in range(attempts):
+        messages += queue.receive(max_messages=count - len(messages), wait_seconds=wait_seconds)
+        if len(messages) >= count:
+            break
+    return messages
+
+
+class TestQueueContract:
+    def test_a_message_says_when_it_was_sent(self, queue):
+        before = time.time()
+        queue.send("a")
+        [message] = queue.receive(wait_seconds=5)
+        assert before - 1 <= message.sent_at <= time.time() + 1
+
+    def test_approximate_depth_counts_waiting_and_in_flight(self, queue):
+        for body in ("a", "b", "c"):
+            queue.send(body)
+        assert queue.approximate_depth() == (3, 0)
+        queue.receive(max_messages=1, wait_seconds=5)
+        assert queue.approximate_depth() == (2, 1)
+
+    def test_send_receive_delete(self, queue):
+        queue.send("a")
+        messages = queue.receive(wait_seconds=5)
+        assert bodies(messages) == ["a"] and messages[0].receive_count == 1
+        queue.delete([messages[0].receipt])
+        assert queue.receive(wait_seconds=1) == []
+
+    def test_a_received_message_stays_hidden_until_its_timeout(self, queue):
+        queue.send("a")
+        assert bodies(queue.receive(wait_seconds=5)) == ["a"]
+        assert queue.receive(wait_seconds=1) == []
+
+    def test_visibility_timeout_expiry_redelivers_with_a_higher_receive_count(self, queue_factory):
+        _, queue = queue_factory(SHORT_VISIBILITY_SECONDS)
+        queue.send("a")
+        first = queue.receive(wait_seconds=5)
+        assert bodies(first) == ["a"] and first[0].receive_count == 1
+        again = receive_until(queue, 1)
+        assert bodies(again) == ["a"] and again[0].receive_count == 2
+        assert again[0].receipt != first[0].receipt
+
+    def test_change_visibility_to_zero_hands_the_message_back(self, queue):
+        queue.send("a")
+        first = queue.receive(wait_seconds=5)
+        queue.change_visibility(first[0].receipt, 0)
+        again = queue.receive(wait_seconds=5)
+        assert bodies(again) == ["a"] and again[0].receive_count == 2
+
+    def test_a_stale_receipt_does_not_delete_a_message_received_again(self, queue):
+        queue.send("a")
+        first = queue.receive(wait_seconds=5)
+        queue.change_visibility(first[0].receipt, 0)
+        second = queue.receive(wait_seconds=5)
+        queue.delete([first[0].receipt])
+        queue.change_visibility(second[0].receipt, 0)
+        third = queue.receive(wait_seconds=5)
+        assert bodies(third) == ["a"] and third[0].receive_count == 3
+
+    def test_at_most_ten_per_receive_and_all_eventually(self, queue):
+        sent = [f"m{number}" for number in range(12)]
+        for body in sent:
+            queue.send(body)
+        first = queue.receive(max_messages=50, wait_seconds=5)
+        assert 1 <= len(first) <= 10
+        rest = receive_until(queue, len(sent) - len(first))
+        assert sorted(bodies(first + rest)) == sorted(sent)
+
+    def test_a_long_poll_wakes_up_when_a_message_arrives(self, queue):
+        """The receiver waits up to 20 s; it must return with the message well before that."""
+        received: list[storage.Message] = []
+        receiver = threading.Thread(target=lambda: received.extend(queue.receive(wait_seconds=20)))
+        receiver.start()
+        time.sleep(1)  # let the receiver start waiting
+        queue.send("wake up")
+        receiver.join(timeout=15)
+        assert not receiver.is_alive(), "the long poll did not wake up"
+        assert bodies(received) == ["wake up"]
+
+    def test_concurrent_consumers_never_get_the_same_message(self, queue_factory):
+        spec, queue = queue_factory(LONG_VISIBILITY_SECONDS)
+        sent = [f"job-{number}" for number in range(40)]
+        for body in sent:
+            queue.send(body)
+        with multiprocessing.get_context("fork").Pool(4) as pool:
+            drained = pool.map(drain, [spec] * 4)
+        received = [body for bodies_of_one in drained for body in bodies_of_one]
+        assert sorted(received) == sorted(sent), "a message was handed out twice, or lost"
+
+
+def drain(spec: tuple[str, str]) -> list[str]:
+    """One consumer process: take messages one by one, without deleting, until none is left."""
+    queue = open_queue(spec, LONG_VISIBILITY_SECONDS)
+    received = []
+    while messages := queue.receive(max_messages=1, wait_seconds=1):
+        received += bodies(messages)
+    return received
+
+
+class TestSqliteQueue:
+    def test_a_stale_receipt_cannot_change_visibility(self, tmp_path):
+        queue = SqliteQueue(tmp_path / "q.db", LONG_VISIBILITY_SECONDS)
+        queue.ensure()
+        queue.send("a")
+        first = queue.receive(wait_seconds=1)
+        queue.change_visibility(first[0].receipt, 0)
+        queue.receive(wait_seconds=1)
+        with pytest.raises(storage.NotFound):
+            queue.change_visibility(first[0].receipt, 0)
+
+    def test_messages_survive_reopening_the_file(self, tmp_path):
+        SqliteQueue(tmp_path / "q.db", LONG_VISIBILITY_SECONDS).ensure()
+        SqliteQueue(tmp_path / "q.db", LONG_VISIBILITY_SECONDS).send("kept")
+        assert bodies(SqliteQueue(tmp_path / "q.db", LONG_VISIBILITY_SECONDS).receive(wait_seconds=1)) == ["kept"]
+
+    def test_a_missing_database_is_reported_not_created(self, tmp_path):
+        with pytest.raises(storage.TransientError):
+            SqliteQueue(tmp_path / "absent.db", LONG_VISIBILITY_SECONDS).ping()
+        assert not (tmp_path / "absent.db").exists()

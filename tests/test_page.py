@@ -1,0 +1,99 @@
+"""The upload page in a real headless browser (Debian's chromium, driven by Playwright)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests import images
+from tests.conftest import ALICE_KEY
+from tests.embedded import EmbeddedService
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package, installed by scripts/test.sh; never `playwright install`
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+WAIT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    with EmbeddedService(tmp_path_factory.mktemp("page-data"), thumbnailers=1) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, service):
+    page = browser.new_page()
+    page.goto(f"{service.url}/")
+    page.fill("#key", ALICE_KEY)
+    page.dispatch_event("#key", "change")
+    yield page
+    page.close()
+
+
+def card(page, name: str):
+    return page.locator("li.job", has=page.locator(".name", has_text=name))
+
+
+def test_an_image_and_a_text_file_give_a_thumbnail_and_an_error(page, tmp_path):
+    photo, notes = tmp_path / "photo.jpg", tmp_path / "notes.txt"
+    photo.write_bytes(images.jpeg(400, 200))
+    notes.write_text("just some words, not an image")
+
+    page.set_input_files("#files", [str(photo), str(notes)])
+
+    done = card(page, "photo.jpg")
+    expect(done).to_have_attribute("data-status", "complete", timeout=WAIT_MS)
+    thumbnail = done.locator("img.thumbnail")
+    expect(thumbnail).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle())
+    assert thumbnail.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [100, 50]
+    link = done.locator("a.preview")
+    assert link.get_attribute("href").startswith("blob:")  # fetched with the key, shown from memory
+    assert link.get_attribute("download").endswith(".jpg")
+
+    refused = card(page, "notes.txt")
+    expect(refused).to_have_attribute("data-status", "error", timeout=WAIT_MS)
+    expect(refused.locator(".message")).to_contain_text("not a supported image")
+
+
+def test_a_dropped_image_that_is_too_large_shows_why(page):
+    bomb = base64.b64encode(images.png_bomb()).decode()
+    page.evaluate("""bytes => {
+        const data = Uint8Array.from(atob(bytes), c => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([data], "huge.png", {type: "image/png"}));
+        document.getElementById("dropzone").dispatchEvent(
+            new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    }""", bomb)
+
+    refused = card(page, "huge.png")
+    expect(refused).to_have_attribute("data-status", "error", timeout=WAIT_MS)
+    expect(refused.locator(".message")).to_contain_text("413")
+    expect(refused.locator(".message")).to_contain_text("pixels")
+
+
+def test_without_a_key_the_page_says_to_enter_one(page, tmp_path):
+    page.fill("#key", "")
+    photo = tmp_path / "nokey.jpg"
+    photo.write_bytes(images.jpeg(400, 200))
+    page.set_input_files("#files", [str(photo)])
+    refused = card(page, "nokey.jpg")
+    expect(refused).to_have_attribute("data-status", "error", timeout=WAIT_MS)
+    expect(refused.locator(".message")).to_contain_text("401")
+    expect(refused.locator(".message")).to_contain_text("enter your API key")
+
+
+def test_the_key_is_remembered_by_the_browser(page):
+    page.reload()
+    assert page.input_value("#key") == ALICE_KEY
