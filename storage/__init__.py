@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from storage.errors import ConfigurationError, InvalidJob, NotFound, ThumbnailsError, TransientError
+from storage.errors import ConfigurationError, Conflict, InvalidJob, NotFound, ThumbnailsError, TransientError
 from storage.job import Job, JobStatus
 from storage.jobstore import JobStore
 from storage.objects.base import ObjectStore
@@ -12,7 +12,7 @@ from storage.queues.base import Message, Queue
 from storage.settings import Settings
 
 __all__ = [
-    "Backends", "ConfigurationError", "InvalidJob", "Job", "JobStatus", "JobStore", "Message", "NotFound",
+    "Backends", "ConfigurationError", "Conflict", "InvalidJob", "Job", "JobStatus", "JobStore", "Message", "NotFound",
     "ObjectStore", "Queue", "Settings", "ThumbnailsError", "TransientError", "connect",
 ]
 

@@ -12,10 +12,13 @@ import storage
 from storage.job import parse_job_id
 from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS
 from thumbnailer.errors import RenderError
+from thumbnailer.heartbeat import Heartbeat
 from thumbnailer.render import ThumbnailSpec, render
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30
+# A job changed by another thumbnailer is read again and decided afresh, this many times at most.
+MAX_CONFLICT_RETRIES = 3
 
 
 class _StopNow(BaseException):
@@ -30,8 +33,10 @@ class Worker:
         self.jobs = backends.jobs
         self.queue = backends.queue
         self.max_receives = settings.max_receives
+        self.visibility_timeout_seconds = settings.visibility_timeout_seconds
         self.spec = ThumbnailSpec(max_pixels=settings.max_image_pixels)
         self._stop_requested = False
+        self._stopping = threading.Event()  # wakes a back-off sleep when a stop is requested
         self._busy = False
 
     # -- the loop --------------------------------------------------------------
@@ -69,6 +74,7 @@ class Worker:
             raise SystemExit(128 + (signum or 0))
         log.info("stop requested; finishing the job in hand")
         self._stop_requested = True
+        self._stopping.set()
         if not self._busy:
             raise _StopNow()
 
@@ -80,8 +86,8 @@ class Worker:
 
     def _back_off(self, failures: int, error: Exception) -> None:
         delay = min(MAX_BACKOFF_SECONDS, 2 ** min(failures, 5))
-        log.warning("queue unavailable (%s); retrying in %d s", error, delay)
-        time.sleep(delay)
+        log.warning("dependency unavailable (%s); retrying in %d s", error, delay)
+        self._stopping.wait(delay)
 
     def _hand_back(self, message: storage.Message) -> None:
         try:
@@ -90,16 +96,35 @@ class Worker:
             log.warning("could not hand back a message (it returns after its timeout): %s", error)
 
     def _process_guarded(self, message: storage.Message) -> None:
-        """A failure here never ends the loop: the message stays and comes back."""
+        """A failure here never ends the loop. While storage is away the message is kept, hidden
+        by the heartbeat, and retried with back-off: an outage does not use up its receives."""
         self._busy = True
         try:
-            self.process(message)
-        except storage.TransientError as error:
-            log.warning("message %r will be retried: %s", message.body[:64], error)
+            with Heartbeat(self.queue, message.receipt, self.visibility_timeout_seconds):
+                self._process_retrying(message)
         except Exception:  # a bug or an exotic decoder failure must not take the worker down
             log.exception("unexpected error on message %r; it will be retried", message.body[:64])
         finally:
             self._busy = False
+
+    def _process_retrying(self, message: storage.Message) -> None:
+        failures = conflicts = 0
+        while True:
+            try:
+                self.process(message)
+                return
+            except storage.Conflict as error:
+                conflicts += 1
+                if conflicts > MAX_CONFLICT_RETRIES:
+                    log.warning("message %r keeps conflicting; it will come back: %s", message.body[:64], error)
+                    return
+                log.info("job changed by another thumbnailer; reading it again (%s)", error)
+            except storage.TransientError as error:
+                failures += 1
+                if self._stop_requested:
+                    log.warning("message %r left for later: %s", message.body[:64], error)
+                    return
+                self._back_off(failures, error)
 
     # -- one message -----------------------------------------------------------
 
