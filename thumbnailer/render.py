@@ -19,6 +19,8 @@ JPEG_QUALITY = 85
 # Shrink by whole factors (JPEG DCT scaling, Image.reduce) while staying at least
 # this many times the target size, then finish with LANCZOS.
 REDUCING_GAP = 3.0
+# Formats that Image.draft() can decode at reduced scale, so they must not be loaded early.
+_DRAFT_FORMATS = ("JPEG",)
 
 # Errors Pillow raises on broken data, besides its own DecompressionBombError.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, TypeError)
@@ -66,6 +68,11 @@ def render(data: bytes, spec: ThumbnailSpec = ThumbnailSpec()) -> Thumbnail:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if image.format not in _DRAFT_FORMATS:
+                # Decode now, so that a broken stream raises here: reading a PNG's EXIF decodes
+                # the whole image, and _orientation ignores errors (a corrupt PNG would otherwise
+                # become a blank thumbnail). JPEGs wait, to be decoded at reduced scale.
+                image.load()
             orientation = _orientation(image)
             box = (spec.height, spec.width) if orientation in _TRANSPOSING else (spec.width, spec.height)
             image = _normalise_mode(image)
