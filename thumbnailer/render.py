@@ -104,7 +104,9 @@ _TRANSPOSING = {5, 6, 7, 8}
 def _orientation(image: Image.Image) -> int:
     """The EXIF orientation, or 1 when EXIF is missing or unreadable (bogus EXIF is common)."""
     try:
-        value = image.getexif().get(ExifTags.Base.Orientation, 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on corrupt EXIF: noise here
+            value = image.getexif().get(ExifTags.Base.Orientation, 1)
     except _DECODE_ERRORS:
         return 1
     return value if isinstance(value, int) and value in _TRANSPOSE_METHODS else 1
