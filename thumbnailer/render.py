@@ -47,6 +47,7 @@ def open_image(data: bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on corrupt EXIF: noise in our logs
             image = Image.open(source, formats=ALLOWED_FORMATS)
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(f"image has too many pixels (limit {max_pixels})") from error
@@ -104,9 +105,7 @@ _TRANSPOSING = {5, 6, 7, 8}
 def _orientation(image: Image.Image) -> int:
     """The EXIF orientation, or 1 when EXIF is missing or unreadable (bogus EXIF is common)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on corrupt EXIF: noise here
-            value = image.getexif().get(ExifTags.Base.Orientation, 1)
+        value = image.getexif().get(ExifTags.Base.Orientation, 1)
     except _DECODE_ERRORS:
         return 1
     return value if isinstance(value, int) and value in _TRANSPOSE_METHODS else 1
