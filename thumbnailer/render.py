@@ -121,9 +121,15 @@ def _normalise_mode(image: Image.Image) -> Image.Image:
         return image.convert("RGBA" if has_alpha else "RGB")
     if mode == "1":
         return image.convert("L")
-    if mode.startswith("I") or mode == "F":
-        # 16/32-bit greyscale: resample in 32-bit float, scale to 8 bits afterwards.
-        return image.convert("F") if mode == "F" else image.convert("I").convert("F")
+    if mode == "F":
+        return image
+    if mode.startswith("I"):
+        # 16/32-bit greyscale: resample in 32-bit float, scale to 8 bits afterwards. Convert
+        # directly where Pillow can: a 32-bit integer copy of the full image costs 4 bytes a pixel.
+        try:
+            return image.convert("F")
+        except ValueError:
+            return image.convert("I").convert("F")
     if "A" in mode or "transparency" in image.info:
         return image.convert("RGBA")
     return image.convert("RGB")
