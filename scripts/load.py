@@ -24,6 +24,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -184,6 +185,7 @@ def run(args: argparse.Namespace, environ: dict) -> dict:
         report["processes_alive"] = service.alive()
         report["duplicate_deliveries_dropped"] = service.count_in_thumbnailer_logs("dropping duplicate message")
         report["write_conflicts"] = service.count_in_thumbnailer_logs("changed by another thumbnailer")
+        report["logs"] = str(logs)
         return report
     finally:
         service.stop()
@@ -240,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     require_loopback(os.environ)
     report = run(args, dict(os.environ))
+    if succeeded(report):
+        shutil.rmtree(report.pop("logs"))  # kept, and named in the report, only when something went wrong
     print(json.dumps(report, indent=2))
     return 0 if succeeded(report) else 1
 

@@ -29,8 +29,16 @@ class Backends:
         return JobStore(self.objects)
 
     def ensure(self) -> None:
-        self.objects.ensure()
-        self.queue.ensure()
+        """Create what is missing. Both are tried even when one is unreachable, so that a process
+        started during a storage outage still creates its queue; the first failure is raised."""
+        failures = []
+        for backend in (self.objects, self.queue):
+            try:
+                backend.ensure()
+            except TransientError as error:
+                failures.append(error)
+        if failures:
+            raise failures[0]
 
 
 def connect(settings: Settings) -> Backends:
