@@ -7,10 +7,6 @@ import dataclasses
 from typing import BinaryIO
 
 
-# only_if value for put(): write only when the key does not exist yet.
-ABSENT = "*"
-
-
 @dataclasses.dataclass(frozen=True)
 class StoredObject:
     data: bytes
@@ -33,8 +29,8 @@ class ObjectStore(abc.ABC):
     def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None) -> str:
         """Write bytes or a readable file; a file is streamed, not read whole. Return the new version.
 
-        only_if: write only if the object still has this version (ABSENT: only if it does not
-        exist), else raise Conflict. This is what keeps two racing writers from undoing each other.
+        only_if: write only if the object still has this version, else raise Conflict. This is
+        what keeps two racing writers from undoing each other.
         """
 
     @abc.abstractmethod

@@ -6,7 +6,7 @@ from typing import BinaryIO
 
 from storage.aws import error_code, translated_errors
 from storage.errors import NotFound
-from storage.objects.base import ABSENT, ObjectStore, StoredObject
+from storage.objects.base import ObjectStore, StoredObject
 
 import botocore.exceptions
 
@@ -41,7 +41,7 @@ class S3ObjectStore(ObjectStore):
     def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None) -> str:
         with translated_errors(f"writing {key}"):
             if isinstance(data, (bytes, bytearray, memoryview)):
-                condition = {} if only_if is None else {"IfNoneMatch": "*"} if only_if == ABSENT else {"IfMatch": only_if}
+                condition = {} if only_if is None else {"IfMatch": only_if}
                 response = self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(data),
                                                   ContentType=content_type, **condition)
                 return response.get("ETag", "")
