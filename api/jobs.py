@@ -44,7 +44,9 @@ def submit():
     jobs.save(job)
     try:
         backends().queue.send(job.id)
-    except storage.TransientError as error:
+    except (storage.TransientError, storage.NotFound) as error:
+        # NotFound: the queue itself is gone (an in-memory ElasticMQ that restarted): still a
+        # service outage for the client, not a missing resource.
         log.warning("job %s not queued: %s", job.id, error)
         job.fail(HTTPStatus.SERVICE_UNAVAILABLE, "the queue was unavailable; submit the image again")
         jobs.save(job)

@@ -4,6 +4,7 @@ recover on their own, and every job accepted before or after the outage complete
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import types
@@ -158,3 +159,14 @@ def test_elasticmq_outage(outage):
     after = accept(outage, 3)
     all_complete(outage, before + after)
     assert_everything_still_runs(outage)
+
+
+def test_a_vanished_queue_is_503_at_submit_not_404(client, backends):
+    """An in-memory ElasticMQ that restarted has forgotten the queue the api knows by URL."""
+    backends.queue.delete_queue()
+    try:
+        response = client.post("/jobs", data={"image": (io.BytesIO(images.jpeg()), "photo.jpg")})
+        assert response.status_code == 503 and response.headers["Retry-After"]
+        assert backends.jobs.load(response.get_json()["job"]).status is storage.JobStatus.FAILED
+    finally:
+        backends.queue.client.create_queue(QueueName=backends.queue.name)  # for the fixture's clean-up
