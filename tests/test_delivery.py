@@ -16,12 +16,12 @@ from thumbnailer import worker as worker_module
 from thumbnailer.heartbeat import Heartbeat
 from thumbnailer.worker import Worker
 
-SHORT_VISIBILITY_SECONDS = 2
+SHORT_VISIBILITY_SECONDS = 3
 
 
 @pytest.fixture
 def short(settings):
-    """A queue whose messages come back after 2 s unless a heartbeat keeps them hidden."""
+    """A queue whose messages come back after 3 s unless a heartbeat keeps them hidden."""
     short_settings = dataclasses.replace(settings, visibility_timeout_seconds=SHORT_VISIBILITY_SECONDS)
     backends = storage.connect(short_settings)
     backends.ensure()
@@ -54,8 +54,8 @@ class TestHeartbeat:
         [message] = backends.queue.receive(wait_seconds=5)
 
         with Heartbeat(backends.queue, message.receipt, SHORT_VISIBILITY_SECONDS) as heartbeat:
-            # Without the heartbeat the message would be back after 2 s of this 6 s poll.
-            assert backends.queue.receive(wait_seconds=6) == []
+            # Without the heartbeat the message would be back within this poll of two timeouts.
+            assert backends.queue.receive(wait_seconds=2 * SHORT_VISIBILITY_SECONDS) == []
         assert heartbeat.beats >= 2
 
         [again] = backends.queue.receive(wait_seconds=10)

@@ -16,7 +16,7 @@ SLACK = 1
 
 
 def test_peak_memory_per_pixel_stays_within_the_documented_bound():
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "peak_memory.py"), "--megapixels", "9"],
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "peak_memory.py"), "--megapixels", "16"],
                          capture_output=True, text=True, timeout=300, check=True)
     cases = [case for case in json.loads(run.stdout) if "bytes_per_pixel_above_baseline" in case]
     assert len(cases) == 5
