@@ -143,6 +143,33 @@ class TestRacingWorkers:
         assert messages_left(backends.queue) == 0
 
 
+class TestStorageOutageInHand:
+    def test_a_message_is_kept_through_a_short_outage_and_let_go_in_a_long_one(self, backends, settings,
+                                                                               monkeypatch):
+        job = submit_directly(backends, images.jpeg())
+        [message] = backends.queue.receive(wait_seconds=5)
+        worker = Worker(backends, settings)
+        outage = {"left": 2}
+        real_load, naps = worker.jobs.load, []
+
+        def flaky_load(job_id):
+            if outage["left"] > 0:
+                outage["left"] -= 1
+                raise storage.TransientError("storage away")
+            return real_load(job_id)
+
+        monkeypatch.setattr(worker.jobs, "load", flaky_load)
+        monkeypatch.setattr(worker, "_back_off", lambda failures, error: naps.append(failures))
+        worker._process_guarded(message)  # two failures, then storage is back: done in hand
+        assert naps == [1, 2]
+        assert backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE
+
+        outage["left"] = 10 ** 6  # storage never comes back: the message is let go, not held forever
+        naps.clear()
+        worker._process_guarded(message)
+        assert naps == list(range(1, worker_module.MAX_IN_PLACE_RETRIES + 1))
+
+
 class TestPoisonMessages:
     def test_a_malformed_body_is_dropped_with_a_log_line(self, backends, settings, caplog):
         backends.queue.send("{'not': 'a job id'}")

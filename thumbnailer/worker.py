@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30
 # A job changed by another thumbnailer is read again and decided afresh, this many times at most.
 MAX_CONFLICT_RETRIES = 3
+# While storage is unreachable a message is kept and retried in place this many times (about
+# 2.5 minutes of back-off) before it is let go to come back later, using up one delivery.
+MAX_IN_PLACE_RETRIES = 8
 
 
 class _StopNow(BaseException):
@@ -121,7 +124,7 @@ class Worker:
                 log.info("job changed by another thumbnailer; reading it again (%s)", error)
             except storage.TransientError as error:
                 failures += 1
-                if self._stop_requested:
+                if self._stop_requested or failures > MAX_IN_PLACE_RETRIES:
                     log.warning("message %r left for later: %s", message.body[:64], error)
                     return
                 self._back_off(failures, error)
