@@ -100,7 +100,7 @@ class Worker:
 
     def _process_guarded(self, message: storage.Message) -> None:
         """A failure here never ends the loop. While storage is away the message is kept, hidden
-        by the heartbeat, and retried with back-off: an outage does not use up its receives."""
+        by the heartbeat, and retried with back-off: a short outage does not use up its receives."""
         self._busy = True
         try:
             with Heartbeat(self.queue, message.receipt, self.visibility_timeout_seconds):
@@ -111,6 +111,7 @@ class Worker:
             self._busy = False
 
     def _process_retrying(self, message: storage.Message) -> None:
+        """Every step of process() may be repeated safely, so retrying the whole of it is right."""
         failures = conflicts = 0
         while True:
             try:
