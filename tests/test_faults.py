@@ -31,16 +31,16 @@ def outage(tmp_path_factory):
                QUEUE_URL="sqs://thumbnails-faults", WEB_CONCURRENCY="1")
     started, thumbnailers = [], []
     try:
+        api = processes.start_api(env, port, logs / "api.log")
+        started.append(api)
+        thumbnailers += [processes.start_thumbnailer(env, logs / f"thumbnailer-{n}.log")
+                         for n in range(THUMBNAILERS)]
         with pytest.MonkeyPatch.context() as patch:
             for name, value in servers.endpoints.items():
-                patch.setenv(name, value)  # the test's own clients talk to these servers too
-            api = processes.start_api(env, port, logs / "api.log")
-            started.append(api)
-            thumbnailers += [processes.start_thumbnailer(env, logs / f"thumbnailer-{n}.log")
-                             for n in range(THUMBNAILERS)]
+                patch.setenv(name, value)  # botocore reads its endpoints when a client is made
             backends = storage.connect(storage.Settings.from_env(env))
-            yield types.SimpleNamespace(url=f"http://127.0.0.1:{port}", servers=servers, api=api, env=env,
-                                        thumbnailers=thumbnailers, backends=backends, logs=logs)
+        yield types.SimpleNamespace(url=f"http://127.0.0.1:{port}", servers=servers, api=api, env=env,
+                                    thumbnailers=thumbnailers, backends=backends, logs=logs)
     finally:
         processes.stop(*started, *thumbnailers)
         servers.stop()
