@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("jobs", __name__, url_prefix="/jobs")
 blueprint.before_request(require_owner)
 THUMBNAIL_MAX_AGE_SECONDS = 3600
+CANCEL_ATTEMPTS = 3
 
 
 def _job_response(job: storage.Job, status: int = HTTPStatus.OK) -> Response:
@@ -61,7 +62,9 @@ def submit():
     jobs.save(job)
     try:
         backends().queue.send(job.id)
-    except storage.TransientError as error:
+    except (storage.TransientError, storage.NotFound) as error:
+        # NotFound: the queue itself is gone (an in-memory ElasticMQ that restarted): still a
+        # service outage for the client, not a missing resource.
         log.warning("job not queued", extra={"job_id": job.id, "outcome": "unavailable", "reason": str(error)})
         job.fail(HTTPStatus.SERVICE_UNAVAILABLE, "the queue was unavailable; submit the image again")
         jobs.save(job)
@@ -102,16 +105,21 @@ def thumbnail(job_id: str):
 def cancel(job_id: str):
     """Pending or processing: cancelled (the thumbnailer skips it or discards its output).
     Finished: input, thumbnail and document are deleted."""
-    job = _load_job(job_id)
-    jobs = backends().jobs
-    previous = job.status.value
-    metrics.JOBS_CANCELLED.labels(previous_status=previous).inc()
-    if job.status.is_terminal:
-        jobs.delete_all(job.id)
-        log.info("job deleted", extra={"job_id": job.id, "outcome": "deleted", "previous_status": previous})
-        return Response(status=HTTPStatus.NO_CONTENT)
-    job.cancel()
-    jobs.save(job)
-    jobs.delete_data(job.id)
-    log.info("job cancelled", extra={"job_id": job.id, "outcome": "cancelled", "previous_status": previous})
-    return _job_response(job)
+    for _ in range(CANCEL_ATTEMPTS):
+        job = _load_job(job_id)
+        previous = job.status.value
+        if job.status.is_terminal:
+            backends().jobs.delete_all(job.id)
+            log.info("job deleted", extra={"job_id": job.id, "outcome": "deleted", "previous_status": previous})
+            metrics.JOBS_CANCELLED.labels(previous_status=previous).inc()
+            return Response(status=HTTPStatus.NO_CONTENT)
+        job.cancel()
+        try:
+            backends().jobs.save(job)  # only if no thumbnailer changed the job since we read it
+        except storage.Conflict:
+            continue  # a thumbnailer moved it on: decide again on what it is now
+        backends().jobs.delete_data(job.id)
+        log.info("job cancelled", extra={"job_id": job.id, "outcome": "cancelled", "previous_status": previous})
+        metrics.JOBS_CANCELLED.labels(previous_status=previous).inc()
+        return _job_response(job)
+    return error_response(HTTPStatus.CONFLICT, "the job kept changing while being cancelled; try again")

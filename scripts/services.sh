@@ -8,7 +8,8 @@
 #
 # Settings (environment): MINIO_PORT (9000), ELASTICMQ_PORT (9324), ELASTICMQ_HEAP (256m),
 # MINIO_ROOT_USER / MINIO_ROOT_PASSWORD (thumbnails / thumbnails-secret, as in localhost.env
-# and testing.env), THUMBNAILS_CACHE (~/.cache/thumbnails), SERVICES_DIR (<repo>/.services).
+# and testing.env), THUMBNAILS_CACHE (~/.cache/thumbnails), SERVICES_DIR (<repo>/.services),
+# ELASTICMQ_PERSISTENT (empty; 1 keeps queues and messages in SERVICES_DIR across restarts, as SQS would).
 set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c   # github.com/minio/minio, 2026-02-12
@@ -79,6 +80,13 @@ node-address { protocol = http, host = 127.0.0.1, port = $elasticmq_port, contex
 rest-sqs { enabled = true, bind-port = $elasticmq_port, bind-hostname = "127.0.0.1", sqs-limits = strict }
 rest-stats { enabled = false }
 CONF
+  if [ -n "${ELASTICMQ_PERSISTENT:-}" ]; then
+    # In memory by default, ElasticMQ forgets every queue and message when it stops.
+    cat >>"$run_dir/elasticmq.conf" <<CONF
+queues-storage { enabled = true, path = "$run_dir/elasticmq-queues.conf" }
+messages-storage { enabled = true, uri = "jdbc:h2:$run_dir/elasticmq-h2" }
+CONF
+  fi
   # An explicit heap: the original design's ElasticMQ ran out of the JVM default under load.
   daemon elasticmq java "-Xmx${ELASTICMQ_HEAP:-256m}" -XX:+ExitOnOutOfMemoryError \
     -Dconfig.file="$run_dir/elasticmq.conf" -cp "$elasticmq_lib/*" org.elasticmq.server.Main

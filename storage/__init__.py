@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
-from storage.errors import ConfigurationError, InvalidJob, InvalidKey, NotFound, ThumbnailsError, TransientError
+from storage.errors import (ConfigurationError, Conflict, InvalidJob, InvalidKey, NotFound, ThumbnailsError,
+                            TransientError)
 from storage.job import Job, JobStatus
 from storage.jobstore import JobStore
 from storage.objects.base import ObjectStore
@@ -12,8 +14,8 @@ from storage.queues.base import Message, Queue
 from storage.settings import Settings
 
 __all__ = [
-    "Backends", "ConfigurationError", "InvalidJob", "InvalidKey", "Job", "JobStatus", "JobStore", "Message",
-    "NotFound", "ObjectStore", "Queue", "Settings", "ThumbnailsError", "TransientError", "connect",
+    "Backends", "ConfigurationError", "Conflict", "InvalidJob", "InvalidKey", "Job", "JobStatus", "JobStore",
+    "Message", "NotFound", "ObjectStore", "Queue", "Settings", "ThumbnailsError", "TransientError", "connect",
 ]
 
 
@@ -24,13 +26,21 @@ class Backends:
     objects: ObjectStore
     queue: Queue
 
-    @property
+    @functools.cached_property
     def jobs(self) -> JobStore:
         return JobStore(self.objects)
 
     def ensure(self) -> None:
-        self.objects.ensure()
-        self.queue.ensure()
+        """Create what is missing. Both are tried even when one is unreachable, so that a process
+        started during a storage outage still creates its queue; the first failure is raised."""
+        failures = []
+        for backend in (self.objects, self.queue):
+            try:
+                backend.ensure()
+            except TransientError as error:
+                failures.append(error)
+        if failures:
+            raise failures[0]
 
 
 def connect(settings: Settings) -> Backends:

@@ -8,7 +8,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from storage.errors import NotFound, ThumbnailsError, TransientError
+from storage.errors import Conflict, NotFound, ThumbnailsError, TransientError
 
 # Retries (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE), endpoints and region are left to
 # botocore, which reads them from the environment; only what it cannot read is set.
@@ -18,6 +18,8 @@ MAX_POOL_CONNECTIONS = 20
 
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NoSuchBucket", "NotFound", "AWS.SimpleQueueService.NonExistentQueue",
                     "QueueDoesNotExist"}
+# A conditional write (If-Match / If-None-Match) that lost to another writer.
+_CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
 _TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "ServiceUnavailable",
                     "InternalError", "RequestThrottled", "XMinioServerNotInitialized"}
 
@@ -38,7 +40,7 @@ def error_code(error: botocore.exceptions.ClientError) -> str:
 
 @contextlib.contextmanager
 def translated_errors(what: str):
-    """Raise NotFound / TransientError / ThumbnailsError instead of botocore's errors."""
+    """Raise NotFound / Conflict / TransientError / ThumbnailsError instead of botocore's errors."""
     try:
         yield
     except botocore.exceptions.ClientError as error:
@@ -46,6 +48,8 @@ def translated_errors(what: str):
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in _NOT_FOUND_CODES:
             raise NotFound(f"{what}: not found") from error
+        if code in _CONFLICT_CODES:
+            raise Conflict(f"{what}: changed by another writer") from error
         if code in _TRANSIENT_CODES or status >= 500:
             raise TransientError(f"{what}: {code or status}") from error
         raise ThumbnailsError(f"{what}: {code}: {error}") from error

@@ -13,6 +13,10 @@ class TransientError(ThumbnailsError):
     """A dependency is unreachable or overloaded; the same call may work later."""
 
 
+class Conflict(ThumbnailsError):
+    """A conditional write lost: someone changed the object since it was read; read it again."""
+
+
 class InvalidJob(ThumbnailsError):
     """A job document or transition breaks the job model's rules."""
 

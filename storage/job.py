@@ -85,6 +85,9 @@ class Job:
     location: str = ""
     code: int = HTTPStatus.ACCEPTED
     message: str = "waiting for a thumbnailer"
+    # The stored version this copy was read or written at (not part of the document): lets
+    # JobStore.save refuse to overwrite a change made by someone else in between.
+    version: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         self.id = parse_job_id(self.id)
@@ -149,7 +152,7 @@ class Job:
     def from_dict(cls, document: dict) -> Job:
         if not isinstance(document, dict):
             raise InvalidJob("a job document must be a JSON object")
-        fields = {field.name for field in dataclasses.fields(cls)}
+        fields = {field.name for field in dataclasses.fields(cls)} - {"version"}
         unknown = set(document) - fields
         if unknown:
             raise InvalidJob(f"unknown job fields: {', '.join(sorted(unknown))}")

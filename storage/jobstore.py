@@ -32,7 +32,14 @@ class JobStore:
         self.objects = objects
 
     def save(self, job: Job) -> None:
-        self.objects.put(job_key(job.id), job.to_json().encode(), JOB_CONTENT_TYPE)
+        """Write the document; a job that was loaded is written only if nobody changed it since.
+
+        Two thumbnailers may hold the same job (at-least-once delivery). The conditional write
+        makes the slower one get Conflict instead of, say, putting `processing` back over
+        `complete`; it then reads the job again and decides afresh.
+        """
+        stored = self.objects.put(job_key(job.id), job.to_json().encode(), JOB_CONTENT_TYPE, only_if=job.version)
+        job.version = stored or None
 
     def load(self, job_id: str) -> Job:
         """Raise NotFound for an unknown or malformed id, InvalidJob for a corrupt document."""
@@ -40,7 +47,10 @@ class JobStore:
             key = job_key(job_id)
         except InvalidJob as error:
             raise NotFound(str(error)) from error
-        return Job.from_json(self.objects.get(key).data)
+        stored = self.objects.get(key)
+        job = Job.from_json(stored.data)
+        job.version = stored.version or None
+        return job
 
     def save_input(self, job_id: str, data: bytes | BinaryIO, content_type: str) -> None:
         self.objects.put(input_key(job_id), data, content_type)

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import requests
 from dotenv import dotenv_values
 
 import storage
@@ -31,6 +32,9 @@ os.environ["API_KEYS"] = f"{_alice.line()},{_bob.line()}"
 os.environ["THUMBNAILS_KEY"] = ALICE_KEY  # what `thumbnails submit/status` send by default
 ALICE = {"Authorization": f"Bearer {ALICE_KEY}"}
 BOB = {"Authorization": f"Bearer {BOB_KEY}"}
+# Alice over HTTP, for tests that drive a running service the way curl would.
+alice_http = requests.Session()
+alice_http.headers.update(ALICE)
 
 RUN_ID = f"{os.environ['TEST_NAME_PREFIX']}-{time.strftime('%Y%m%dt%H%M%S')}-{secrets.token_hex(2)}"
 _queue_numbers = itertools.count(1)

@@ -15,8 +15,8 @@ import storage
 from cli import commands
 from cli.__main__ import main
 from tests import images
-from tests.embedded import EmbeddedService, embedded_environ, free_port
-from tests.test_e2e import wait_until_up
+from tests.embedded import EmbeddedService, embedded_environ
+from tests.processes import free_port, wait_until_up
 
 
 @pytest.fixture(scope="module")

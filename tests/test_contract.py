@@ -117,6 +117,35 @@ class TestObjectStoreContract:
         objects.ping()
 
 
+class TestConditionalWrites:
+    def test_a_write_returns_the_version_a_read_sees(self, objects):
+        key = unique_key("versioned")
+        version = objects.put(key, b"one", "text/plain")
+        assert version and objects.get(key).version == version
+        assert objects.put(key, b"two", "text/plain") != version
+
+    def test_a_write_conditional_on_the_current_version_succeeds(self, objects):
+        key = unique_key("current")
+        version = objects.put(key, b"one", "text/plain")
+        newer = objects.put(key, b"two", "text/plain", only_if=version)
+        assert objects.get(key).data == b"two" and objects.get(key).version == newer
+
+    def test_a_write_conditional_on_an_old_version_is_a_conflict(self, objects):
+        key = unique_key("stale")
+        old = objects.put(key, b"one", "text/plain")
+        objects.put(key, b"someone else's", "text/plain")
+        with pytest.raises(storage.Conflict):
+            objects.put(key, b"mine", "text/plain", only_if=old)
+        assert objects.get(key).data == b"someone else's"
+
+    def test_a_conditional_write_of_a_deleted_object_is_not_found(self, objects):
+        key = unique_key("deleted")
+        version = objects.put(key, b"one", "text/plain")
+        objects.delete(key)
+        with pytest.raises(storage.NotFound):
+            objects.put(key, b"two", "text/plain", only_if=version)
+
+
 class TestExpiry:
     def test_s3_gets_a_lifecycle_rule(self, bucket_name):
         store = S3ObjectStore(make_client("s3", "path"), bucket_name)
@@ -160,7 +189,7 @@ class TestLocalObjectStore:
         store = LocalObjectStore(tmp_path)
         store.put("a/b", b"1", "text/plain")
         store.put("a/b", b"2", "text/plain")
-        assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "b"]
+        assert sorted(p.name for p in tmp_path.rglob("*")) == [".lock", "a", "b"]  # .lock: the write lock
 
     def test_an_unwritable_folder_is_reported_as_transient(self, tmp_path):
         (tmp_path / "file").write_text("not a folder")

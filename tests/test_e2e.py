@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,26 +12,7 @@ import requests
 import storage
 from tests import images
 from tests.conftest import ALICE, ALICE_KEY, BOB_KEY, RUN_ID
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{process.args} exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
+from tests.processes import free_port, start_api, start_thumbnailer, stop, wait_until_up
 
 
 @pytest.fixture(scope="module")
@@ -45,24 +23,15 @@ def service(bucket_name, tmp_path_factory):
     env = dict(os.environ, STORAGE_URL=f"s3://{bucket_name}", QUEUE_URL=f"sqs://{RUN_ID}-e2e", PORT=str(port),
                WEB_CONCURRENCY="2", THUMBNAILER_METRICS_PORT=str(metrics_port), PYTHONUNBUFFERED="1")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with open(logs / "api.log", "w") as api_log, open(logs / "thumbnailer.log", "w") as thumbnailer_log:
-        api = subprocess.Popen([sys.executable, "-m", "api", "--bind", f"127.0.0.1:{port}"], env=env,
-                               stdout=api_log, stderr=subprocess.STDOUT)
-        thumbnailer = subprocess.Popen([sys.executable, "-m", "thumbnailer"], env=env,
-                                       stdout=thumbnailer_log, stderr=subprocess.STDOUT)
+    api = start_api(env, port, logs / "api.log")
+    thumbnailer = start_thumbnailer(env, logs / "thumbnailer.log")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{base}/readyz", api)
         yield {"url": base, "api": api, "thumbnailer": thumbnailer, "logs": logs,
                "metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
     finally:
-        for process in (thumbnailer, api):
-            process.terminate()
-        for process in (thumbnailer, api):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(thumbnailer, api)
         queue = storage.connect(storage.Settings.from_env(env)).queue
         queue.delete_queue()
 

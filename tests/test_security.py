@@ -141,3 +141,22 @@ class TestRequestIds:
         made = client.get("/healthz").headers["X-Request-ID"]
         odd = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces and ; semicolons"}).headers["X-Request-ID"]
         assert len(made) == 32 and len(odd) == 32 and made != odd
+
+
+class TestCancelRaces:
+    def test_cancel_that_loses_to_a_thumbnailer_decides_again(self, client, backends, settings, monkeypatch):
+        job_id = submit(client).get_json()["id"]
+        real_save = backends.jobs.save
+        raced = []
+
+        def thumbnailer_finishes_first(job):
+            if job.status is storage.JobStatus.CANCELLED and not raced:
+                raced.append(True)
+                finish(backends, settings)  # the job completes between the api's read and write
+            return real_save(job)
+
+        monkeypatch.setattr(backends.jobs, "save", thumbnailer_finishes_first)
+        response = client.delete(f"/jobs/{job_id}")
+        assert raced and response.status_code == 204  # it found the job complete, so deleted it
+        with pytest.raises(storage.NotFound):
+            backends.jobs.load(job_id)

@@ -19,6 +19,8 @@ JPEG_QUALITY = 85
 # Shrink by whole factors (JPEG DCT scaling, Image.reduce) while staying at least
 # this many times the target size, then finish with LANCZOS.
 REDUCING_GAP = 3.0
+# Formats that Image.draft() can decode at reduced scale, so they must not be loaded early.
+_DRAFT_FORMATS = ("JPEG",)
 
 # Errors Pillow raises on broken data, besides its own DecompressionBombError.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, TypeError)
@@ -45,6 +47,7 @@ def open_image(data: bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on corrupt EXIF: noise in our logs
             image = Image.open(source, formats=ALLOWED_FORMATS)
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(f"image has too many pixels (limit {max_pixels})") from error
@@ -66,6 +69,11 @@ def render(data: bytes, spec: ThumbnailSpec = ThumbnailSpec()) -> Thumbnail:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if image.format not in _DRAFT_FORMATS:
+                # Decode now, so that a broken stream raises here: reading a PNG's EXIF decodes
+                # the whole image, and _orientation ignores errors (a corrupt PNG would otherwise
+                # become a blank thumbnail). JPEGs wait, to be decoded at reduced scale.
+                image.load()
             orientation = _orientation(image)
             box = (spec.height, spec.width) if orientation in _TRANSPOSING else (spec.width, spec.height)
             image = _normalise_mode(image)
@@ -113,9 +121,15 @@ def _normalise_mode(image: Image.Image) -> Image.Image:
         return image.convert("RGBA" if has_alpha else "RGB")
     if mode == "1":
         return image.convert("L")
-    if mode.startswith("I") or mode == "F":
-        # 16/32-bit greyscale: resample in 32-bit float, scale to 8 bits afterwards.
-        return image.convert("F") if mode == "F" else image.convert("I").convert("F")
+    if mode == "F":
+        return image
+    if mode.startswith("I"):
+        # 16/32-bit greyscale: resample in 32-bit float, scale to 8 bits afterwards. Convert
+        # directly where Pillow can: a 32-bit integer copy of the full image costs 4 bytes a pixel.
+        try:
+            return image.convert("F")
+        except ValueError:
+            return image.convert("I").convert("F")
     if "A" in mode or "transparency" in image.info:
         return image.convert("RGBA")
     return image.convert("RGB")

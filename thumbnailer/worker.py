@@ -14,6 +14,7 @@ from storage.logs import log_context
 from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS
 from thumbnailer import metrics
 from thumbnailer.errors import RenderError
+from thumbnailer.heartbeat import Heartbeat
 from thumbnailer.render import ThumbnailSpec, render
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,11 @@ MAX_BACKOFF_SECONDS = 30
 # While storage may not show a fresh write yet, look again this soon rather than after the
 # whole visibility timeout.
 RETRY_SOON_SECONDS = 2
+# A job changed by another thumbnailer is read again and decided afresh, this many times at most.
+MAX_CONFLICT_RETRIES = 3
+# While storage is unreachable a message is kept and retried in place this many times (about
+# 2.5 minutes of back-off) before it is let go to come back later, using up one delivery.
+MAX_IN_PLACE_RETRIES = 8
 
 
 class _StopNow(BaseException):
@@ -36,8 +42,10 @@ class Worker:
         self.queue = backends.queue
         self.max_receives = settings.max_receives
         self.grace_seconds = settings.storage_grace_seconds
+        self.visibility_timeout_seconds = settings.visibility_timeout_seconds
         self.spec = ThumbnailSpec(max_pixels=settings.max_image_pixels)
         self._stop_requested = False
+        self._stopping = threading.Event()  # wakes a back-off sleep when a stop is requested
         self._busy = False
 
     # -- the loop --------------------------------------------------------------
@@ -50,7 +58,7 @@ class Worker:
         try:
             while not self._stop_requested:
                 try:
-                    messages = self.queue.receive(MAX_MESSAGES_PER_RECEIVE, 1 if burst else MAX_WAIT_TIME_SECONDS)
+                    messages = self._receive(MAX_MESSAGES_PER_RECEIVE, 1 if burst else MAX_WAIT_TIME_SECONDS)
                 except storage.TransientError as error:
                     failures += 1
                     self._back_off(failures, error)
@@ -69,12 +77,22 @@ class Worker:
             restore()
             log.info("thumbnailer stopped")
 
+    def _receive(self, max_messages: int, wait_seconds: int) -> list[storage.Message]:
+        """A queue that vanished (an in-memory ElasticMQ restarted) is made again, not a crash."""
+        try:
+            return self.queue.receive(max_messages, wait_seconds)
+        except storage.NotFound as error:
+            log.warning("the queue is gone; creating it again", extra={"reason": str(error)})
+            self.queue.ensure()
+            return []
+
     def request_stop(self, signum=None, frame=None) -> None:
         """First signal: finish the job in hand, then stop. Second signal: stop at once."""
         if self._stop_requested:
             raise SystemExit(128 + (signum or 0))
         log.info("stop requested; finishing the job in hand")
         self._stop_requested = True
+        self._stopping.set()
         if not self._busy:
             raise _StopNow()
 
@@ -86,8 +104,8 @@ class Worker:
 
     def _back_off(self, failures: int, error: Exception) -> None:
         delay = min(MAX_BACKOFF_SECONDS, 2 ** min(failures, 5))
-        log.warning("queue unavailable (%s); retrying in %d s", error, delay)
-        time.sleep(delay)
+        log.warning("dependency unavailable (%s); retrying in %d s", error, delay)
+        self._stopping.wait(delay)
 
     def _hand_back(self, message: storage.Message) -> None:
         try:
@@ -96,18 +114,37 @@ class Worker:
             log.warning("could not hand back a message (it returns after its timeout): %s", error)
 
     def _process_guarded(self, message: storage.Message) -> None:
-        """A failure here never ends the loop: the message stays and comes back."""
+        """A failure here never ends the loop. While storage is away the message is kept, hidden
+        by the heartbeat, and retried with back-off: a short outage does not use up its receives."""
         self._busy = True
         try:
-            self.process(message)
-        except storage.TransientError as error:
-            log.warning("dependency unavailable; the message will be retried",
-                        extra={"body": message.body[:64], "reason": str(error), "outcome": "retry"})
+            with Heartbeat(self.queue, message.receipt, self.visibility_timeout_seconds):
+                self._process_retrying(message)
         except Exception:  # a bug or an exotic decoder failure must not take the worker down
             log.exception("unexpected error; the message will be retried",
                           extra={"body": message.body[:64], "outcome": "retry"})
         finally:
             self._busy = False
+
+    def _process_retrying(self, message: storage.Message) -> None:
+        """Every step of process() may be repeated safely, so retrying the whole of it is right."""
+        failures = conflicts = 0
+        while True:
+            try:
+                self.process(message)
+                return
+            except storage.Conflict as error:
+                conflicts += 1
+                if conflicts > MAX_CONFLICT_RETRIES:
+                    log.warning("message %r keeps conflicting; it will come back: %s", message.body[:64], error)
+                    return
+                log.info("job changed by another thumbnailer; reading it again (%s)", error)
+            except storage.TransientError as error:
+                failures += 1
+                if self._stop_requested or failures > MAX_IN_PLACE_RETRIES:
+                    log.warning("message %r left for later: %s", message.body[:64], error)
+                    return
+                self._back_off(failures, error)
 
     # -- one message -----------------------------------------------------------
 
@@ -134,7 +171,10 @@ class Worker:
 
         with log_context(owner=job.owner):
             if job.status.is_terminal:
-                log.info("job already finished; dropping duplicate message", extra={"status": job.status.value})
+                if job.status is storage.JobStatus.CANCELLED:
+                    # Cancelled, perhaps while we rendered: anything written for it goes.
+                    self.jobs.delete_data(job.id)
+                log.info("job already finished; dropping the message", extra={"status": job.status.value})
                 self.queue.delete([message.receipt])
                 return
             if message.receive_count > self.max_receives:
@@ -164,24 +204,12 @@ class Worker:
         render_seconds = time.perf_counter() - started
         metrics.RENDER_SECONDS.observe(render_seconds)
 
-        if self._cancelled_meanwhile(job.id):
-            self.queue.delete([message.receipt])
-            return
         self.jobs.save_thumbnail(job.id, thumbnail.data, thumbnail.content_type)
         job.complete()
-        self.jobs.save(job)
+        self.jobs.save(job)  # a Conflict here (cancelled meanwhile, say) re-reads and decides again
         self.queue.delete([message.receipt])
         self._record(job, "complete", render_ms=round(render_seconds * 1000, 1),
                      size=f"{thumbnail.width}x{thumbnail.height}", content_type=thumbnail.content_type)
-
-    def _cancelled_meanwhile(self, job_id: str) -> bool:
-        """The owner may cancel while we render: then the output is discarded, not written."""
-        if self.jobs.load(job_id).status is not storage.JobStatus.CANCELLED:
-            return False
-        self.jobs.delete_data(job_id)
-        metrics.JOBS_FINISHED.labels(outcome="cancelled", code="200").inc()
-        log.info("job cancelled while rendering; output discarded", extra={"outcome": "cancelled"})
-        return True
 
     def _within_grace(self, since: float | None) -> bool:
         return since is not None and time.time() - since < self.grace_seconds

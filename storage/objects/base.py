@@ -11,6 +11,7 @@ from typing import BinaryIO
 class StoredObject:
     data: bytes
     content_type: str
+    version: str = ""  # changes whenever the object is rewritten (S3's ETag)
 
 
 class ObjectStore(abc.ABC):
@@ -25,8 +26,12 @@ class ObjectStore(abc.ABC):
         """Return if the store answers; raise TransientError if it does not."""
 
     @abc.abstractmethod
-    def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None:
-        """Write bytes or a readable file; a file is streamed, not read whole."""
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None) -> str:
+        """Write bytes or a readable file; a file is streamed, not read whole. Return the new version.
+
+        only_if: write only if the object still has this version, else raise Conflict. This is
+        what keeps two racing writers from undoing each other.
+        """
 
     @abc.abstractmethod
     def get(self, key: str) -> StoredObject:

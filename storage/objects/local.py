@@ -8,6 +8,8 @@ never half of one, and never data with another object's content type.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -16,7 +18,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from storage.errors import InvalidKey, NotFound, TransientError
+from storage.errors import Conflict, InvalidKey, NotFound, TransientError
 from storage.objects.base import ObjectStore, StoredObject
 
 # A key is '/'-separated segments of these characters; no segment starts with a dot, so
@@ -24,6 +26,7 @@ from storage.objects.base import ObjectStore, StoredObject
 SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 MAX_KEY_LENGTH = 1024
 TEMPORARY_PREFIX = ".tmp-"
+LOCK_FILE = ".lock"  # serialises writes of bytes, so a conditional write's check-then-rename holds
 
 
 class LocalObjectStore(ObjectStore):
@@ -45,27 +48,61 @@ class LocalObjectStore(ObjectStore):
         if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
             raise TransientError(f"{self.root} is not a writable folder")
 
-    def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None:
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None) -> str:
         target = self.path(key)
         if "\n" in content_type:
             raise InvalidKey(f"content type of {key!r} has a line break")
-        with _translated_errors(f"writing {key}"):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=TEMPORARY_PREFIX)
+        header = content_type.encode() + b"\n"
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            if only_if is not None:
+                raise ValueError("conditional writes take bytes, not a stream")
+            with _translated_errors(f"writing {key}"):
+                self._replace(target, header, data)
+            return ""
+        with _translated_errors(f"writing {key}"), self._write_lock():
+            if only_if is not None:
+                current = self._current_version(target)
+                if current is None:
+                    raise NotFound(f"writing {key}: not found")  # as S3 answers If-Match on a missing key
+                if current != only_if:
+                    raise Conflict(f"writing {key}: changed by another writer")
+            self._replace(target, header, bytes(data))
+        return _version(header + bytes(data))
+
+    def _replace(self, target: Path, header: bytes, data: bytes | BinaryIO) -> None:
+        """Write a temporary file beside the target, then rename it over the target."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=TEMPORARY_PREFIX)
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(header)
+                if isinstance(data, bytes):
+                    file.write(data)
+                else:
+                    shutil.copyfileobj(data, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+
+    @contextlib.contextmanager
+    def _write_lock(self):
+        """An exclusive lock across threads and processes (flock on a file in the root)."""
+        with open(self.root / LOCK_FILE, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                with os.fdopen(descriptor, "wb") as file:
-                    file.write(content_type.encode() + b"\n")
-                    if isinstance(data, (bytes, bytearray, memoryview)):
-                        file.write(data)
-                    else:
-                        shutil.copyfileobj(data, file)
-                    file.flush()
-                    os.fsync(file.fileno())
-                os.replace(temporary, target)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temporary)
-                raise
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _current_version(self, target: Path) -> str | None:
+        try:
+            return _version(target.read_bytes())
+        except (FileNotFoundError, NotADirectoryError):
+            return None
 
     def get(self, key: str) -> StoredObject:
         path = self.path(key)
@@ -75,7 +112,7 @@ class LocalObjectStore(ObjectStore):
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 raise NotFound(f"reading {key}: not found") from None
         content_type, _, data = raw.partition(b"\n")
-        return StoredObject(data, content_type.decode())
+        return StoredObject(data, content_type.decode(), _version(raw))
 
     def delete(self, key: str) -> None:
         path = self.path(key)
@@ -92,6 +129,11 @@ class LocalObjectStore(ObjectStore):
                 with contextlib.suppress(FileNotFoundError):
                     if path.is_file() and path.stat().st_mtime < cutoff:
                         path.unlink()
+
+
+def _version(raw: bytes) -> str:
+    """A version that changes with the stored bytes, as an ETag does."""
+    return hashlib.sha256(raw).hexdigest()[:32]
 
 
 @contextlib.contextmanager

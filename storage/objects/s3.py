@@ -38,18 +38,24 @@ class S3ObjectStore(ObjectStore):
         with translated_errors(f"bucket {self.bucket}"):
             self.client.head_bucket(Bucket=self.bucket)
 
-    def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None:
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None) -> str:
         with translated_errors(f"writing {key}"):
             if isinstance(data, (bytes, bytearray, memoryview)):
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(data), ContentType=content_type)
-            else:
-                # Multipart upload in bounded chunks for large files.
-                self.client.upload_fileobj(data, self.bucket, key, ExtraArgs={"ContentType": content_type})
+                condition = {} if only_if is None else {"IfMatch": only_if}
+                response = self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(data),
+                                                  ContentType=content_type, **condition)
+                return response.get("ETag", "")
+            if only_if is not None:
+                raise ValueError("conditional writes take bytes, not a stream")
+            # Multipart upload in bounded chunks for large files.
+            self.client.upload_fileobj(data, self.bucket, key, ExtraArgs={"ContentType": content_type})
+            return ""
 
     def get(self, key: str) -> StoredObject:
         with translated_errors(f"reading {key}"):
             response = self.client.get_object(Bucket=self.bucket, Key=key)
-            return StoredObject(response["Body"].read(), response.get("ContentType", "application/octet-stream"))
+            return StoredObject(response["Body"].read(), response.get("ContentType", "application/octet-stream"),
+                                response.get("ETag", ""))
 
     def delete(self, key: str) -> None:
         with translated_errors(f"deleting {key}"):

@@ -22,6 +22,8 @@ class SqsQueue(Queue):
         return self._url
 
     def ensure(self) -> None:
+        """Look the queue up afresh (it may have been deleted and made again) or create it."""
+        self._url = None
         try:
             self.url
         except NotFound:

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Peak memory of one render on worst-case inputs: what bounds a thumbnailer's RSS.
+
+For each case it writes an image at the pixel limit (or near the upload limit) to a temporary
+folder, renders it in a fresh child process exactly as the worker does (bytes in memory, then
+render()), and reports the child's peak resident set size from the kernel (ru_maxrss).
+
+    .venv/bin/python scripts/peak_memory.py --megapixels 25 100
+
+Costs a few GB of memory and a minute or two of CPU at 100 megapixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHILD = """
+import sys
+from thumbnailer.render import ThumbnailSpec, render
+data = open(sys.argv[1], "rb").read()  # the worker holds the whole input in memory too
+if sys.argv[2] != "baseline":
+    render(data, ThumbnailSpec(max_pixels=int(sys.argv[2])))
+"""
+
+MAKE = """
+import sys
+from PIL import Image
+path, fmt, mode, side = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+ramp = Image.linear_gradient("L").resize((side, side))
+if mode == "I;16":
+    image = ramp.convert("I").point(lambda v: v * 257).convert("I;16")
+elif mode == "noise":
+    image = Image.effect_noise((side, side), 64).convert("RGB")
+else:
+    image = Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.ROTATE_90), ramp)).convert(mode)
+options = {"compression": "tiff_lzw"} if fmt == "TIFF" else {"quality": 95} if fmt == "JPEG" else {}
+image.save(path, fmt, **options)
+"""
+
+# name, format, mode: the decoders and modes that cost the most bytes per pixel
+CASES = [
+    ("jpeg-rgb", "JPEG", "RGB"),       # decoded at reduced DCT scale: cheap
+    ("png-rgb", "PNG", "RGB"),
+    ("png-rgba", "PNG", "RGBA"),
+    ("png-grey16", "PNG", "I;16"),     # widened to 32-bit float to resample
+    ("tiff-cmyk", "TIFF", "CMYK"),
+]
+
+
+def peak_rss_mib(args: list[str]) -> float:
+    process = subprocess.Popen([sys.executable, *args])
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise SystemExit(f"peak_memory.py: {args} failed with status {status}")
+    return usage.ru_maxrss / 1024  # kilobytes on Linux
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--megapixels", type=int, nargs="+", default=[25, 100])
+    args = parser.parse_args(argv)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="thumbnails-memory-") as folder:
+        sample = Path(folder) / "tiny.png"
+        subprocess.run([sys.executable, "-c", MAKE, str(sample), "PNG", "RGB", "16"], check=True)
+        baseline = peak_rss_mib(["-c", CHILD, str(sample), "baseline"])
+        results.append({"case": "python + Pillow, no render", "peak_rss_mib": round(baseline)})
+        for megapixels in args.megapixels:
+            side = int((megapixels * 1_000_000) ** 0.5)
+            for name, fmt, mode in CASES:
+                path = Path(folder) / f"{name}-{megapixels}.{fmt.lower()}"
+                subprocess.run([sys.executable, "-c", MAKE, str(path), fmt, mode, str(side)], check=True)
+                peak = peak_rss_mib(["-c", CHILD, str(path), str(side * side)])
+                results.append({"case": f"{name} {side}x{side}", "input_mib": round(path.stat().st_size / 2**20, 1),
+                                "peak_rss_mib": round(peak),
+                                "bytes_per_pixel_above_baseline": round((peak - baseline) * 2**20 / (side * side), 2)})
+                path.unlink()
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""A thumbnailer killed with SIGKILL mid-job: the message comes back and another thumbnailer
+completes the job, with the same output as without the crash (shared real servers)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+
+import pytest
+from PIL import Image
+
+import storage
+from tests import processes
+from tests.test_thumbnailer import submit_directly
+from thumbnailer.render import ThumbnailSpec, render
+
+# A large, highly compressible PNG: a few hundred KB to store, but the whole canvas is decoded,
+# so the render takes long enough (several tenths of a second) to catch the worker inside it.
+SLOW_SIDE = 8000
+SLOW_PIXEL_LIMIT = 100_000_000
+ATTEMPTS = 3
+
+
+@pytest.fixture(scope="module")
+def slow_png() -> bytes:
+    ramp = Image.linear_gradient("L").resize((SLOW_SIDE, SLOW_SIDE))
+    image = Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.ROTATE_90),
+                                ramp.transpose(Image.Transpose.ROTATE_180)))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def freeze_mid_job(backends, job_id: str, process, timeout: float = 60) -> bool:
+    """SIGSTOP the process as soon as the job says `processing`; True if it is still processing
+    once frozen, i.e. the worker holds the message and has not written the thumbnail's job."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if backends.jobs.load(job_id).status is not storage.JobStatus.PENDING:
+            break
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGSTOP)
+    return backends.jobs.load(job_id).status is storage.JobStatus.PROCESSING
+
+
+def wait_for_terminal(backends, job_id: str, timeout: float = 60) -> storage.Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = backends.jobs.load(job_id)
+        if job.status.is_terminal:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {job.status.value} after {timeout} s")
+
+
+def test_a_job_whose_thumbnailer_was_killed_is_completed_by_another(backends, slow_png, tmp_path):
+    env = dict(os.environ, MAX_IMAGE_PIXELS=str(SLOW_PIXEL_LIMIT))
+    for attempt in range(ATTEMPTS):
+        # Given a thumbnailer caught in the middle of a slow job
+        job = submit_directly(backends, slow_png, "image/png")
+        victim = processes.start_thumbnailer(env, tmp_path / f"victim-{attempt}.log")
+        try:
+            caught = freeze_mid_job(backends, job.id, victim)
+        finally:
+            # When it is killed outright: no SIGTERM, no finally blocks, no hand-back
+            victim.kill()
+            victim.wait()
+        if caught:
+            break
+        wait_for_terminal(backends, job.id)  # it finished before it was frozen; try again
+    assert caught, f"never caught the thumbnailer mid-job in {ATTEMPTS} attempts"
+
+    # Then, once the visibility timeout has passed, a second thumbnailer completes the job
+    rescuer = processes.start_thumbnailer(env, tmp_path / "rescuer.log")
+    try:
+        done = wait_for_terminal(backends, job.id)
+    finally:
+        processes.stop(rescuer)
+    assert (done.status, done.code) == (storage.JobStatus.COMPLETE, 200)
+    # ... with the very bytes an uninterrupted render gives
+    expected = render(slow_png, ThumbnailSpec(max_pixels=SLOW_PIXEL_LIMIT))
+    assert backends.jobs.load_thumbnail(job.id).data == expected.data

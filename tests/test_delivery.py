@@ -1,0 +1,191 @@
+"""At-least-once delivery, made safe: heartbeats, racing workers, duplicates and poison messages
+(against the shared real MinIO and ElasticMQ, workers in process)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import threading
+
+import pytest
+
+import storage
+from tests import images
+from tests.test_thumbnailer import submit_directly
+from thumbnailer import worker as worker_module
+from thumbnailer.heartbeat import Heartbeat
+from thumbnailer.worker import Worker
+
+SHORT_VISIBILITY_SECONDS = 3
+
+
+@pytest.fixture
+def short(settings):
+    """A queue whose messages come back after 3 s unless a heartbeat keeps them hidden."""
+    short_settings = dataclasses.replace(settings, visibility_timeout_seconds=SHORT_VISIBILITY_SECONDS)
+    backends = storage.connect(short_settings)
+    backends.ensure()
+    yield short_settings, backends
+    backends.queue.delete_queue()
+
+
+def messages_left(queue) -> int:
+    """Visible plus in-flight messages: an unacknowledged message counts even while hidden."""
+    attributes = queue.client.get_queue_attributes(
+        QueueUrl=queue.url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def receive_all(queue: storage.Queue, count: int) -> list[storage.Message]:
+    messages: list[storage.Message] = []
+    for _ in range(10):
+        messages += queue.receive(wait_seconds=2)
+        if len(messages) >= count:
+            break
+    assert len(messages) == count, messages
+    return messages
+
+
+class TestHeartbeat:
+    def test_a_held_message_stays_hidden_then_returns_once_released(self, short):
+        _, backends = short
+        backends.queue.send("held")
+        [message] = backends.queue.receive(wait_seconds=5)
+
+        with Heartbeat(backends.queue, message.receipt, SHORT_VISIBILITY_SECONDS) as heartbeat:
+            # Without the heartbeat the message would be back within this poll of two timeouts.
+            assert backends.queue.receive(wait_seconds=2 * SHORT_VISIBILITY_SECONDS) == []
+        assert heartbeat.beats >= 2
+
+        [again] = backends.queue.receive(wait_seconds=10)
+        assert again.body == "held" and again.receive_count == 2
+
+    def test_a_slow_render_is_not_handed_to_a_second_worker(self, short, monkeypatch):
+        settings, backends = short
+        job = submit_directly(backends, images.jpeg())
+        rendering = threading.Event()
+        real_render = worker_module.render
+
+        def slow_render(data, spec):
+            rendering.set()
+            # Three visibility timeouts: long enough for a redelivery without the heartbeat.
+            threading.Event().wait(3 * SHORT_VISIBILITY_SECONDS)
+            return real_render(data, spec)
+
+        monkeypatch.setattr(worker_module, "render", slow_render)
+        [message] = backends.queue.receive(wait_seconds=5)
+        worker = threading.Thread(target=Worker(backends, settings)._process_guarded, args=(message,))
+        worker.start()
+        assert rendering.wait(10)
+        stolen = backends.queue.receive(wait_seconds=2 * SHORT_VISIBILITY_SECONDS)
+        worker.join(30)
+
+        assert stolen == []
+        assert backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE
+        assert messages_left(backends.queue) == 0
+
+
+class TestRacingWorkers:
+    def test_a_stale_copy_cannot_put_processing_over_complete(self, backends, settings):
+        """Worker A reads the pending job; B then completes it from a duplicate message; A's
+        conditional write of `processing` loses, A reads again, sees `complete`, acknowledges."""
+        job = submit_directly(backends, images.jpeg())
+        backends.queue.send(job.id)  # the duplicate
+        first, second = receive_all(backends.queue, 2)
+        slow, fast = Worker(backends, settings), Worker(backends, settings)
+        real_load = slow.jobs.load
+        stale = {}
+
+        def load_then_lose_the_race(job_id):
+            loaded = real_load(job_id)
+            if not stale:
+                stale["status"] = loaded.status
+                fast._process_guarded(second)
+                stale["completed"] = real_load(job_id)
+            return loaded
+
+        slow.jobs.load = load_then_lose_the_race
+        slow._process_guarded(first)
+
+        assert stale["status"] is storage.JobStatus.PENDING
+        done = backends.jobs.load(job.id)
+        assert done.status is storage.JobStatus.COMPLETE
+        assert done == stale["completed"]  # untouched since B wrote it: same finish time
+        assert messages_left(backends.queue) == 0  # both acknowledged
+
+    def test_the_slower_of_two_writers_gets_a_conflict(self, backends):
+        job = storage.Job()
+        backends.jobs.save(job)
+        mine, theirs = backends.jobs.load(job.id), backends.jobs.load(job.id)
+        theirs.start_processing()
+        backends.jobs.save(theirs)
+        mine.fail(500, "too late")
+        with pytest.raises(storage.Conflict):
+            backends.jobs.save(mine)
+        assert backends.jobs.load(job.id).status is storage.JobStatus.PROCESSING
+
+    def test_two_workers_on_duplicated_messages_agree_on_every_job(self, backends, settings):
+        jobs = [submit_directly(backends, images.jpeg(300 + 10 * n, 200)) for n in range(6)]
+        for job in jobs:
+            backends.queue.send(job.id)  # every job delivered twice
+        workers = [threading.Thread(target=Worker(backends, settings).work, kwargs={"burst": True})
+                   for _ in range(2)]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join(120)
+
+        for job in jobs:
+            done = backends.jobs.load(job.id)
+            assert (done.status, done.code) == (storage.JobStatus.COMPLETE, 200), done
+            assert images.decode(backends.jobs.load_thumbnail(job.id).data).width == 100
+        assert messages_left(backends.queue) == 0
+
+
+class TestStorageOutageInHand:
+    def test_a_message_is_kept_through_a_short_outage_and_let_go_in_a_long_one(self, backends, settings,
+                                                                               monkeypatch):
+        job = submit_directly(backends, images.jpeg())
+        [message] = backends.queue.receive(wait_seconds=5)
+        worker = Worker(backends, settings)
+        outage = {"left": 2}
+        real_load, naps = worker.jobs.load, []
+
+        def flaky_load(job_id):
+            if outage["left"] > 0:
+                outage["left"] -= 1
+                raise storage.TransientError("storage away")
+            return real_load(job_id)
+
+        monkeypatch.setattr(worker.jobs, "load", flaky_load)
+        monkeypatch.setattr(worker, "_back_off", lambda failures, error: naps.append(failures))
+        worker._process_guarded(message)  # two failures, then storage is back: done in hand
+        assert naps == [1, 2]
+        assert backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE
+
+        outage["left"] = 10 ** 6  # storage never comes back: the message is let go, not held forever
+        naps.clear()
+        worker._process_guarded(message)
+        assert naps == list(range(1, worker_module.MAX_IN_PLACE_RETRIES + 1))
+
+
+class TestPoisonMessages:
+    def test_a_malformed_body_is_dropped_with_a_log_line(self, backends, settings, caplog):
+        backends.queue.send("{'not': 'a job id'}")
+        with caplog.at_level(logging.INFO, logger="thumbnailer.worker"):
+            Worker(backends, settings).work(burst=True)
+        assert "dropping malformed message" in caplog.text
+        assert backends.queue.receive(wait_seconds=1) == []
+
+    def test_an_unknown_job_is_dropped_after_the_grace_period_with_a_log_line(self, backends, settings, caplog):
+        settings = dataclasses.replace(settings, storage_grace_seconds=1)
+        backends.queue.send(storage.Job().id)  # a job id nobody stored
+        worker = Worker(backends, settings)
+        time.sleep(1.1)
+        with caplog.at_level(logging.INFO, logger="thumbnailer.worker"):
+            [message] = backends.queue.receive(wait_seconds=10)
+            worker._process_guarded(message)
+        assert "job document not found; dropping the message" in caplog.text
+        assert backends.queue.receive(wait_seconds=1) == []

@@ -1,0 +1,91 @@
+"""Fuzzing the decode/render path: whatever the bytes, render() returns a thumbnail or raises a
+RenderError (which fails the job with a code) - never another exception, which would leave the
+job to be retried until MAX_RECEIVES.
+
+Bounded for CI: FUZZ_EXAMPLES (default 200) examples per test, no deadline. Run longer with
+FUZZ_EXAMPLES=20000 scripts/test.sh tests/test_fuzz.py
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+from PIL import Image
+
+from tests import images
+from thumbnailer.errors import RenderError
+from thumbnailer.render import ThumbnailSpec, render
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
+# Small enough that a mutated header cannot make one example decode for long.
+SPEC = ThumbnailSpec(max_pixels=4_000_000)
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+def _seeds() -> list[bytes]:
+    """Valid images of every allowed format and mode, plus the hostile corpus."""
+    small = images.two_halves(48, 32)
+    seeds = [images.encode(small, fmt) for fmt in ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")]
+    seeds += [images.jpeg(48, 32, orientation=6), images.png_with_alpha(48, 32), images.palette_gif(40, 40),
+              images.encode(small.convert("CMYK"), "TIFF"), images.encode(small, "JPEG", progressive=True),
+              images.encode(small.convert("LA"), "PNG"), images.encode(small.convert("1"), "BMP")]
+    hostile = [path.read_bytes() for path in sorted(CORPUS.iterdir()) if path.suffix != ".py"]
+    return seeds + [data for data in hostile if data]
+
+
+SEEDS = _seeds()
+
+
+@st.composite
+def mutated(draw) -> bytes:
+    """A seed image with a few bytes overwritten, removed or inserted, or cut short."""
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 8))):
+        position = draw(st.integers(0, max(0, len(data) - 1)))
+        action = draw(st.sampled_from(("overwrite", "delete", "insert", "truncate")))
+        if action == "overwrite" and data:
+            data[position] = draw(st.integers(0, 255))
+        elif action == "delete" and data:
+            del data[position:position + draw(st.integers(1, 16))]
+        elif action == "insert":
+            data[position:position] = draw(st.binary(min_size=1, max_size=16))
+        elif action == "truncate":
+            del data[position:]
+    return bytes(data)
+
+
+def assert_renders_or_refuses(data: bytes) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns about odd metadata; warnings are fine
+        try:
+            thumbnail = render(data, SPEC)
+        except RenderError as error:
+            assert 400 <= error.code < 500 and str(error)
+            return
+    decoded = Image.open(io.BytesIO(thumbnail.data))
+    assert decoded.width <= SPEC.width and decoded.height <= SPEC.height
+
+
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+
+
+@FUZZ
+@given(mutated())
+def test_mutated_images_render_or_fail_cleanly(data):
+    assert_renders_or_refuses(data)
+
+
+@FUZZ
+@given(st.binary(max_size=4096))
+def test_arbitrary_bytes_render_or_fail_cleanly(data):
+    assert_renders_or_refuses(data)
+
+
+@FUZZ
+@given(st.sampled_from(SEEDS[:6]), st.binary(min_size=1, max_size=64))
+def test_images_with_junk_appended_render_or_fail_cleanly(seed, junk):
+    assert_renders_or_refuses(seed + junk)
