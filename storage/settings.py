@@ -8,6 +8,7 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE).
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from urllib.parse import urlparse
 
@@ -25,6 +26,10 @@ class Settings:
     max_image_pixels: int = 100_000_000
     max_receives: int = 5
     visibility_timeout_seconds: int = 60
+    # None: one thumbnailer process per CPU core this process may run on.
+    thumbnailer_processes: int | None = None
+    # Jobs each thumbnailer process holds at once: one renders while the others read and write.
+    thumbnailer_threads: int = 4
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
@@ -39,12 +44,24 @@ class Settings:
             "visibility_timeout_seconds": _positive_int(
                 environ, "VISIBILITY_TIMEOUT_SECONDS", cls.visibility_timeout_seconds
             ),
+            "thumbnailer_processes": _positive_int(environ, "THUMBNAILER_PROCESSES", cls.thumbnailer_processes),
+            "thumbnailer_threads": _positive_int(environ, "THUMBNAILER_THREADS", cls.thumbnailer_threads),
         }
         values.update(overrides)
         settings = cls(**values)
         settings.bucket  # validate both URLs at start-up
         settings.queue_name
         return settings
+
+    @property
+    def processes(self) -> int:
+        """How many thumbnailer processes to run: the setting, else one per usable core."""
+        if self.thumbnailer_processes is not None:
+            return self.thumbnailer_processes
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
 
     @property
     def bucket(self) -> str:
@@ -73,7 +90,7 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(environ: Mapping[str, str], name: str, default: int | None) -> int | None:
     raw = environ.get(name, "").strip()
     if not raw:
         return default

@@ -1,4 +1,9 @@
-"""The thumbnailer's loop: receive, process, acknowledge."""
+"""The thumbnailer's loop: receive, process, acknowledge.
+
+One process renders one image at a time (run one process per core, see thumbnailer.pool);
+a few threads per process hold the next jobs, so reading inputs and writing thumbnails
+overlaps with the render in hand.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,20 @@ import logging
 import signal
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from http import HTTPStatus
 
 import storage
 from storage.job import parse_job_id
 from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS
+from thumbnailer.acks import MAX_ACK_DELAY_SECONDS, Acknowledger
 from thumbnailer.errors import RenderError
 from thumbnailer.render import ThumbnailSpec, render
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30
+# While jobs are in hand, poll briefly: a stop request or a finished pipeline is noticed soon.
+BUSY_POLL_SECONDS = 1
 
 
 class _StopNow(BaseException):
@@ -29,47 +38,78 @@ class Worker:
     def __init__(self, backends: storage.Backends, settings: storage.Settings):
         self.jobs = backends.jobs
         self.queue = backends.queue
+        self.acks = Acknowledger(backends.queue)
         self.max_receives = settings.max_receives
         self.spec = ThumbnailSpec(max_pixels=settings.max_image_pixels)
+        self.threads = settings.thumbnailer_threads
+        self._render_lock = threading.Lock()  # one render at a time: the process's core
+        self._in_flight: set[Future] = set()
         self._stop_requested = False
-        self._busy = False
 
     # -- the loop --------------------------------------------------------------
 
     def work(self, burst: bool = False) -> None:
         """Process messages until asked to stop; with burst, until the queue is empty."""
         restore = self._install_signal_handlers()
-        failures = 0
         log.info("thumbnailer started")
         try:
-            while not self._stop_requested:
+            with ThreadPoolExecutor(self.threads, thread_name_prefix="job") as pool, self.acks.batching():
                 try:
-                    messages = self.queue.receive(MAX_MESSAGES_PER_RECEIVE, 1 if burst else MAX_WAIT_TIME_SECONDS)
-                except storage.TransientError as error:
-                    failures += 1
-                    self._back_off(failures, error)
-                    continue
-                failures = 0
-                if not messages and burst:
-                    break
-                for message in messages:
-                    if self._stop_requested:
-                        self._hand_back(message)
-                    else:
-                        self._process_guarded(message)
-        except _StopNow:
-            pass
+                    self._loop(pool, burst)
+                except _StopNow:
+                    pass
+                except SystemExit:  # a second signal: drop the jobs not started yet
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+                finally:
+                    wait(list(self._in_flight))  # the jobs in hand finish
         finally:
             restore()
             log.info("thumbnailer stopped")
 
+    def _loop(self, pool: ThreadPoolExecutor, burst: bool) -> None:
+        failures = 0
+        while not self._stop_requested:
+            self.acks.flush_if_due()
+            free = self.threads - len(self._in_flight)
+            if free <= 0:
+                wait(list(self._in_flight), timeout=MAX_ACK_DELAY_SECONDS, return_when=FIRST_COMPLETED)
+                continue
+            busy = bool(self._in_flight)
+            try:
+                messages = self.queue.receive(min(free, MAX_MESSAGES_PER_RECEIVE),
+                                              BUSY_POLL_SECONDS if busy or burst else MAX_WAIT_TIME_SECONDS)
+            except storage.TransientError as error:
+                failures += 1
+                self._back_off(failures, error)
+                continue
+            failures = 0
+            if not messages and burst and not busy:
+                break
+            for message in messages:
+                if self._stop_requested:
+                    self._hand_back(message)
+                else:
+                    self._start(pool, message)
+
+    def _start(self, pool: ThreadPoolExecutor, message: storage.Message) -> None:
+        future = pool.submit(self._process_guarded, message)
+        self._in_flight.add(future)
+        future.add_done_callback(self._finished)
+
+    def _finished(self, future: Future) -> None:
+        self._in_flight.discard(future)
+        if not self._in_flight:
+            self.acks.flush()  # nothing else is coming soon to share the delete call
+
     def request_stop(self, signum=None, frame=None) -> None:
-        """First signal: finish the job in hand, then stop. Second signal: stop at once."""
+        """First signal: finish the jobs in hand, then stop. Second signal: stop once the
+        renders running now end (jobs received but not started come back to the queue)."""
         if self._stop_requested:
             raise SystemExit(128 + (signum or 0))
-        log.info("stop requested; finishing the job in hand")
+        log.info("stop requested; finishing the jobs in hand")
         self._stop_requested = True
-        if not self._busy:
+        if not self._in_flight:
             raise _StopNow()
 
     def _install_signal_handlers(self):
@@ -91,15 +131,12 @@ class Worker:
 
     def _process_guarded(self, message: storage.Message) -> None:
         """A failure here never ends the loop: the message stays and comes back."""
-        self._busy = True
         try:
             self.process(message)
         except storage.TransientError as error:
             log.warning("message %r will be retried: %s", message.body[:64], error)
         except Exception:  # a bug or an exotic decoder failure must not take the worker down
             log.exception("unexpected error on message %r; it will be retried", message.body[:64])
-        finally:
-            self._busy = False
 
     # -- one message -----------------------------------------------------------
 
@@ -108,7 +145,7 @@ class Worker:
             job_id = parse_job_id(message.body)
         except storage.InvalidJob:
             log.error("dropping malformed message %r", message.body[:64])
-            self.queue.delete([message.receipt])
+            self.acks.ack(message.receipt)
             return
 
         try:
@@ -118,12 +155,12 @@ class Worker:
             return
         except storage.InvalidJob as error:
             log.error("dropping job %s with a corrupt document: %s", job_id, error)
-            self.queue.delete([message.receipt])
+            self.acks.ack(message.receipt)
             return
 
         if job.status.is_terminal:
             log.info("job %s already %s; dropping duplicate message", job_id, job.status.value)
-            self.queue.delete([message.receipt])
+            self.acks.ack(message.receipt)
             return
         if message.receive_count > self.max_receives:
             self._finish_failed(job, message, HTTPStatus.INTERNAL_SERVER_ERROR,
@@ -141,29 +178,31 @@ class Worker:
                 log.warning("job %s: input not visible yet (receive %d); will retry", job_id, message.receive_count)
             return
 
-        started = time.perf_counter()
         try:
-            thumbnail = render(source.data, self.spec)
+            with self._render_lock:
+                started = time.perf_counter()
+                thumbnail = render(source.data, self.spec)
+                rendered_ms = (time.perf_counter() - started) * 1000
         except RenderError as error:
             self._finish_failed(job, message, error.code, str(error))
             return
         self.jobs.save_thumbnail(job_id, thumbnail.data, thumbnail.content_type)
         job.complete()
         self.jobs.save(job)
-        self.queue.delete([message.receipt])
-        log.info("job %s complete: %dx%d %s in %.0f ms", job_id, thumbnail.width, thumbnail.height,
-                 thumbnail.content_type, (time.perf_counter() - started) * 1000)
+        self.acks.ack(message.receipt)
+        log.info("job %s complete: %dx%d %s, rendered in %.0f ms", job_id, thumbnail.width, thumbnail.height,
+                 thumbnail.content_type, rendered_ms)
 
     def _retry_or_drop(self, message: storage.Message, reason: str) -> None:
         """Storage may not show a fresh write yet; give up only after max_receives."""
         if message.receive_count >= self.max_receives:
             log.error("%s after %d receives; dropping the message", reason, message.receive_count)
-            self.queue.delete([message.receipt])
+            self.acks.ack(message.receipt)
         else:
             log.warning("%s (receive %d); will retry", reason, message.receive_count)
 
     def _finish_failed(self, job: storage.Job, message: storage.Message, code: int, reason: str) -> None:
         job.fail(code, reason)
         self.jobs.save(job)
-        self.queue.delete([message.receipt])
+        self.acks.ack(message.receipt)
         log.info("job %s failed: %d %s", job.id, code, reason)
