@@ -36,8 +36,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack import ROOT, Stack  # noqa: E402
-from storage.jobstore import thumbnail_key  # noqa: E402
+from stack import ROOT, CpuMeter, Stack  # noqa: E402
 from thumbnailer.render import render  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "bench-corpus"
@@ -61,19 +60,18 @@ def submit_all(url: str, data: bytes, name: str, jobs: int, clients: int) -> lis
         return list(pool.map(lambda n: submit(sessions[n % clients], url, data, name), range(jobs)))
 
 
-def wait_complete(stack: Stack, job_ids: list[str], timeout: float) -> None:
-    """Until every thumbnail exists: one listing per poll, not one request per job."""
-    objects = stack.backends().objects
-    wanted = {thumbnail_key(job_id) for job_id in job_ids}
+def wait_complete(stack: Stack, timeout: float) -> None:
+    """Until the queue holds no message, visible or in flight: every job was acknowledged.
+    (Asking ElasticMQ is cheap; listing the bucket would load MinIO, which is measured.)"""
+    queue = stack.backends().queue
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = set()
-        for page in objects.client.get_paginator("list_objects_v2").paginate(Bucket=objects.bucket, Prefix="jobs/"):
-            found.update(item["Key"] for item in page.get("Contents", []) if item["Key"] in wanted)
-        if found >= wanted:
+        attributes = queue.client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=names)["Attributes"]
+        if all(int(attributes[name]) == 0 for name in names):
             return
-        time.sleep(0.25)
-    raise RuntimeError(f"{len(wanted - found)} of {len(wanted)} jobs not complete after {timeout} s")
+        time.sleep(0.1)
+    raise RuntimeError(f"jobs still queued after {timeout} s: {attributes}")
 
 
 def finish_times(stack: Stack, job_ids: list[str]) -> dict[str, float]:
@@ -112,9 +110,12 @@ def throughput(label: str, args) -> dict:
     data = (args.corpus / INPUTS[label]).read_bytes()
     with Stack(f"tp-{label}", thumbnailers=args.thumbnailers, api_workers=args.api_workers,
                api_threads=args.api_threads, thumbnailer_threads=args.thumbnailer_threads) as stack:
+        meter = CpuMeter(stack)
+        meter.start()
         started = time.time()
         submitted = submit_all(stack.url, data, INPUTS[label], args.jobs, args.clients)
-        wait_complete(stack, [job_id for job_id, _, _ in submitted], timeout=args.timeout)
+        wait_complete(stack, timeout=args.timeout)
+        cpu = meter.stop()
         memory = stack.memory()
         finished = finish_times(stack, [job_id for job_id, _, _ in submitted])
     latencies = [(finished[job_id] - before) * 1000 for job_id, before, _ in submitted]
@@ -124,7 +125,7 @@ def throughput(label: str, args) -> dict:
     return {"input": label, "jobs": args.jobs, "thumbnailers": args.thumbnailers, "clients": args.clients,
             "accepted_per_s": accepted_s, "completed_per_s": completed_s, "render_only_per_s": rate,
             "efficiency": completed_s / rate, "target_efficiency": TARGET_EFFICIENCY[label],
-            "latency_ms": {q: percentile(latencies, q) for q in (50, 95, 99)}, "memory": memory}
+            "latency_ms": {q: percentile(latencies, q) for q in (50, 95, 99)}, "memory": memory, "cpu": cpu}
 
 
 def idle_latency(label: str, args) -> dict:
@@ -186,6 +187,12 @@ def report(results: dict) -> None:
                   f"{r['completed_per_s']:.1f} | {r['render_only_per_s']:.1f} | {r['efficiency']:.2f} | "
                   f"≥ {r['target_efficiency']} | {lat[50]:.0f} | {lat[95]:.0f} | {lat[99]:.0f} | "
                   f"{mem['api']['peak_total_mib']:.0f} | {', '.join(f'{m:.0f}' for m in mem['thumbnailers_peak_mib'])} |")
+        print("\nWhere the CPU went during each throughput run (CPU seconds; wall seconds for scale):\n")
+        parts = list(results["throughput"][0]["cpu"])
+        print("| input | " + " | ".join(parts) + " |")
+        print("|---|" + "---:|" * len(parts))
+        for r in results["throughput"]:
+            print(f"| {r['input']} | " + " | ".join(f"{r['cpu'][p]:.1f}" for p in parts) + " |")
     if "idle" in results:
         print("\n| input | one render ms | idle p50 submit-to-complete ms | target (3 x render + 100) ms |")
         print("|---|---:|---:|---:|")

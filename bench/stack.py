@@ -95,6 +95,53 @@ class TreeSampler:
         return {"peak_total_mib": self.peak_total_mib, "per_process_peak_mib": sorted(self.peaks.values())}
 
 
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def servers() -> dict[str, list[psutil.Process]]:
+    """The shared MinIO and ElasticMQ processes, found by command line."""
+    found: dict[str, list[psutil.Process]] = {"minio": [], "elasticmq": []}
+    for process in psutil.process_iter(["cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if "minio server" in command:
+            found["minio"].append(process)
+        elif "elasticmq" in command and "java" in command:
+            found["elasticmq"].append(process)
+    return found
+
+
+class CpuMeter:
+    """CPU seconds used by each part of the system between start() and stop(): where the
+    cores went (the servers are shared, so their share includes anyone else's load)."""
+
+    def __init__(self, stack: "Stack"):
+        self.stack = stack
+        self._start: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        parts = {"api": self.stack.api_sampler.processes() if self.stack.api_sampler else [],
+                 "thumbnailers": self.stack.worker_sampler.processes() if self.stack.worker_sampler else [],
+                 "bench clients": [psutil.Process()], **servers()}
+        return {name: cpu_seconds(processes) for name, processes in parts.items()}
+
+    def start(self) -> None:
+        self._start = self._now()
+        self._started = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per part, and the wall seconds they are measured over."""
+        now = self._now()
+        result = {name: now[name] - self._start.get(name, 0.0) for name in now}
+        result["wall"] = time.monotonic() - self._started
+        return result
+
+
 class Stack:
     """Use as a context manager: starts what was asked for, and cleans everything up."""
 

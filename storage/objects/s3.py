@@ -39,12 +39,12 @@ class S3ObjectStore(ObjectStore):
             self.client.head_bucket(Bucket=self.bucket)
 
     def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None:
+        # One PutObject for a file too: botocore streams a seekable file in small blocks, so
+        # nothing is held whole in memory, and there are no transfer threads or multipart
+        # chunk buffers (upload_fileobj's) per upload. S3 takes up to 5 GiB in one PUT.
+        body = bytes(data) if isinstance(data, (bytearray, memoryview)) else data
         with translated_errors(f"writing {key}"):
-            if isinstance(data, (bytes, bytearray, memoryview)):
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(data), ContentType=content_type)
-            else:
-                # Multipart upload in bounded chunks for large files.
-                self.client.upload_fileobj(data, self.bucket, key, ExtraArgs={"ContentType": content_type})
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
 
     def get(self, key: str) -> StoredObject:
         with translated_errors(f"reading {key}"):
