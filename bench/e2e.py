@@ -121,7 +121,7 @@ def throughput(label: str, args) -> dict:
     latencies = [(finished[job_id] - before) * 1000 for job_id, before, _ in submitted]
     accepted_s = len(submitted) / (max(after for _, _, after in submitted) - started)
     completed_s = len(submitted) / (max(finished.values()) - started)
-    rate = render_rate(data, args.thumbnailers)
+    rate = render_rate(data, args.thumbnailers, args.render_seconds)
     return {"input": label, "jobs": args.jobs, "thumbnailers": args.thumbnailers, "clients": args.clients,
             "accepted_per_s": accepted_s, "completed_per_s": completed_s, "render_only_per_s": rate,
             "efficiency": completed_s / rate, "target_efficiency": TARGET_EFFICIENCY[label],
@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upload-sizes", default="1,50", help="MB, comma-separated")
     parser.add_argument("--upload-rounds", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--render-seconds", type=float, default=RENDER_RATE_SECONDS,
+                        help="how long the render-only processes run")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
