@@ -11,6 +11,8 @@ Phases (--phases):
               render-only images/s of N processes measured right after, in the same run.
   idle        one job at a time on the idle stack: p50 latency vs 3 x one render + 100 ms.
   uploads     api peak RSS with 10 uploads in flight, 1 MB vs 50 MB (no thumbnailers).
+  ingest      (not in the default set) accepted/s of several gunicorn workers x threads
+              set-ups, no thumbnailers: how gunicorn.conf.py's defaults were chosen.
 
 Each phase gets its own bucket and queue (thumbnails-bench-*), deleted afterwards.
 Latency is measured from just before the client's POST to the `finish` time that the
@@ -145,6 +147,23 @@ def idle_latency(label: str, args) -> dict:
             "target_ms": 3 * render_ms + 100, "jobs": args.idle_jobs}
 
 
+def ingest(config: str, args) -> dict:
+    """Accepted/s of one gunicorn set-up (WORKERSxTHREADS), no thumbnailers: the api alone."""
+    workers, threads = (int(part) for part in config.split("x"))
+    label = args.inputs.split(",")[-1]
+    data = (args.corpus / INPUTS[label]).read_bytes()
+    with Stack(f"in-{config}", thumbnailers=0, api_workers=workers, api_threads=threads) as stack:
+        meter = CpuMeter(stack)
+        meter.start()
+        started = time.time()
+        submitted = submit_all(stack.url, data, INPUTS[label], args.jobs, args.clients)
+        elapsed = max(after for _, _, after in submitted) - started
+        cpu = meter.stop()
+        memory = stack.memory()["api"]
+    return {"config": config, "input": label, "jobs": args.jobs, "accepted_per_s": len(submitted) / elapsed,
+            "api_cpu_ms_per_job": cpu["api"] * 1000 / len(submitted), "api_peak_mib": memory["peak_total_mib"]}
+
+
 def _timed(function, *arguments) -> float:
     started = time.perf_counter()
     function(*arguments)
@@ -193,6 +212,12 @@ def report(results: dict) -> None:
         print("|---|" + "---:|" * len(parts))
         for r in results["throughput"]:
             print(f"| {r['input']} | " + " | ".join(f"{r['cpu'][p]:.1f}" for p in parts) + " |")
+    if "ingest" in results:
+        print("\n| gunicorn workers x threads | input | jobs | accepted/s | api CPU ms per job | api peak RSS MiB |")
+        print("|---|---|---:|---:|---:|---:|")
+        for r in results["ingest"]:
+            print(f"| {r['config']} | {r['input']} | {r['jobs']} | {r['accepted_per_s']:.1f} | "
+                  f"{r['api_cpu_ms_per_job']:.1f} | {r['api_peak_mib']:.0f} |")
     if "idle" in results:
         print("\n| input | one render ms | idle p50 submit-to-complete ms | target (3 x render + 100) ms |")
         print("|---|---:|---:|---:|")
@@ -217,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent submitting clients")
     parser.add_argument("--inputs", default="1080p,12mp")
     parser.add_argument("--phases", default="throughput,idle,uploads")
+    parser.add_argument("--api-configs", default="1x8,2x4,4x2,2x8",
+                        help="ingest phase: gunicorn WORKERSxTHREADS set-ups to compare")
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--api-threads", type=int, default=4)
     parser.add_argument("--thumbnailer-threads", type=int, default=4)
@@ -235,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list] = {}
     if "throughput" in phases:
         results["throughput"] = [throughput(label, args) for label in inputs]
+    if "ingest" in phases:
+        results["ingest"] = [ingest(config, args) for config in args.api_configs.split(",")]
     if "idle" in phases:
         results["idle"] = [idle_latency(label, args) for label in inputs]
     if "uploads" in phases:
