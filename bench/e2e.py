@@ -25,6 +25,7 @@ import argparse
 import io
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -46,6 +47,7 @@ INPUTS = {"1080p": "jpeg_fullhd_1920x1080.jpg", "12mp": "jpeg_12mp_baseline.jpg"
 TARGET_EFFICIENCY = {"1080p": 0.5, "12mp": 0.7}
 UPLOADS_IN_FLIGHT = 10
 RENDER_RATE_SECONDS = 6.0
+CORES = len(os.sched_getaffinity(0))
 
 
 def submit(session: requests.Session, url: str, data: bytes, name: str) -> tuple[str, float, float]:
@@ -124,10 +126,15 @@ def throughput(label: str, args) -> dict:
     accepted_s = len(submitted) / (max(after for _, _, after in submitted) - started)
     completed_s = len(submitted) / (max(finished.values()) - started)
     rate = render_rate(data, args.thumbnailers, args.render_seconds)
+    cpu_ms_per_job = {part: seconds * 1000 / len(submitted) for part, seconds in cpu.items() if part != "wall"}
+    # If every part shares the machine's cores, completed/s cannot exceed cores / CPU per job.
+    cpu_bound_per_s = CORES * 1000 / sum(cpu_ms_per_job.values())
     return {"input": label, "jobs": args.jobs, "thumbnailers": args.thumbnailers, "clients": args.clients,
             "accepted_per_s": accepted_s, "completed_per_s": completed_s, "render_only_per_s": rate,
             "efficiency": completed_s / rate, "target_efficiency": TARGET_EFFICIENCY[label],
-            "latency_ms": {q: percentile(latencies, q) for q in (50, 95, 99)}, "memory": memory, "cpu": cpu}
+            "latency_ms": {q: percentile(latencies, q) for q in (50, 95, 99)}, "memory": memory, "cpu": cpu,
+            "cpu_ms_per_job": cpu_ms_per_job, "cpu_bound_per_s": cpu_bound_per_s,
+            "efficiency_ceiling": cpu_bound_per_s / rate}
 
 
 def idle_latency(label: str, args) -> dict:
@@ -206,12 +213,15 @@ def report(results: dict) -> None:
                   f"{r['completed_per_s']:.1f} | {r['render_only_per_s']:.1f} | {r['efficiency']:.2f} | "
                   f"≥ {r['target_efficiency']} | {lat[50]:.0f} | {lat[95]:.0f} | {lat[99]:.0f} | "
                   f"{mem['api']['peak_total_mib']:.0f} | {', '.join(f'{m:.0f}' for m in mem['thumbnailers_peak_mib'])} |")
-        print("\nWhere the CPU went during each throughput run (CPU seconds; wall seconds for scale):\n")
-        parts = list(results["throughput"][0]["cpu"])
-        print("| input | " + " | ".join(parts) + " |")
-        print("|---|" + "---:|" * len(parts))
+        print(f"\nWhere the CPU went: CPU ms per job by part ({CORES} cores shared by all of them). The ceiling is "
+              "the efficiency the CPU allows: (cores / total CPU per job) / render-only rate.\n")
+        parts = list(results["throughput"][0]["cpu_ms_per_job"])
+        print("| input | N | " + " | ".join(parts) + " | total | completed/s the CPU allows | efficiency ceiling |")
+        print("|---|---:|" + "---:|" * (len(parts) + 3))
         for r in results["throughput"]:
-            print(f"| {r['input']} | " + " | ".join(f"{r['cpu'][p]:.1f}" for p in parts) + " |")
+            per_job = r["cpu_ms_per_job"]
+            print(f"| {r['input']} | {r['thumbnailers']} | " + " | ".join(f"{per_job[p]:.1f}" for p in parts)
+                  + f" | {sum(per_job.values()):.1f} | {r['cpu_bound_per_s']:.1f} | {r['efficiency_ceiling']:.2f} |")
     if "ingest" in results:
         print("\n| gunicorn workers x threads | input | jobs | accepted/s | api CPU ms per job | api peak RSS MiB |")
         print("|---|---|---:|---:|---:|---:|")
