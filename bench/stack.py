@@ -123,11 +123,12 @@ class CpuMeter:
     def __init__(self, stack: "Stack"):
         self.stack = stack
         self._start: dict[str, float] = {}
+        self._servers = servers()  # the same processes at start and stop, even if others start more
 
     def _now(self) -> dict[str, float]:
         parts = {"api": self.stack.api_sampler.processes() if self.stack.api_sampler else [],
                  "thumbnailers": self.stack.worker_sampler.processes() if self.stack.worker_sampler else [],
-                 "bench clients": [psutil.Process()], **servers()}
+                 "bench clients": [psutil.Process()], **self._servers}
         return {name: cpu_seconds(processes) for name, processes in parts.items()}
 
     def start(self) -> None:
