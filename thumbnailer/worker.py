@@ -68,6 +68,8 @@ class Worker:
             log.info("thumbnailer stopped")
 
     def _loop(self, pool: ThreadPoolExecutor, burst: bool) -> None:
+        """Receive as many messages as there are free threads (at most 10 per call): a message
+        is never held, invisible to other thumbnailers, while no thread can work on it."""
         failures = 0
         while not self._stop_requested:
             self.acks.flush_if_due()
@@ -141,6 +143,8 @@ class Worker:
     # -- one message -----------------------------------------------------------
 
     def process(self, message: storage.Message) -> None:
+        """The whole of one message, acknowledged at the end; safe to run in several threads
+        at once (renders take turns on the process's core, storage calls overlap)."""
         try:
             job_id = parse_job_id(message.body)
         except storage.InvalidJob:
