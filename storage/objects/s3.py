@@ -39,7 +39,7 @@ class S3ObjectStore(ObjectStore):
             self.client.head_bucket(Bucket=self.bucket)
 
     def put(self, key: str, data: bytes | BinaryIO, content_type: str) -> None:
-        # One PutObject for a file too: botocore streams a seekable file in small blocks, so
+        # One PutObject for a (seekable) file too: botocore streams it in small blocks, so
         # nothing is held whole in memory, and there are no transfer threads or multipart
         # chunk buffers (upload_fileobj's) per upload. S3 takes up to 5 GiB in one PUT.
         body = bytes(data) if isinstance(data, (bytearray, memoryview)) else data
