@@ -162,21 +162,24 @@ class Stack:
         self.worker_sampler: TreeSampler | None = None
 
     def __enter__(self) -> Stack:
-        backends = self.backends()
-        backends.ensure()
-        self.api = subprocess.Popen([sys.executable, "-m", "api", "--bind", f"127.0.0.1:{self.port}",
-                                     "--access-logfile", "/dev/null"], env=self.env, cwd=ROOT,
-                                    stderr=subprocess.DEVNULL)
-        self._wait_until_ready()
-        self.api_sampler = TreeSampler(self.api.pid)
-        if self.thumbnailers:
-            self.start_thumbnailers()
+        try:
+            self.backends().ensure()
+            self.api = subprocess.Popen([sys.executable, "-m", "api", "--bind", f"127.0.0.1:{self.port}",
+                                         "--access-logfile", "/dev/null"], env=self.env, cwd=ROOT,
+                                        stderr=subprocess.DEVNULL)
+            self._wait_until_ready()
+            self.api_sampler = TreeSampler(self.api.pid)
+            if self.thumbnailers:
+                self.start_thumbnailers()
+        except BaseException:
+            self.__exit__(None, None, None)  # a failed start leaves no process, bucket or queue behind
+            raise
         return self
 
     def start_thumbnailers(self) -> None:
         self.workers = subprocess.Popen([sys.executable, "-m", "thumbnailer"], env=self.env, cwd=ROOT)
         self.worker_sampler = TreeSampler(self.workers.pid)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while len(self.worker_sampler.processes()) < self.thumbnailers + (self.thumbnailers > 1):
             if time.monotonic() > deadline:
                 raise RuntimeError("thumbnailer processes did not start")

@@ -93,3 +93,17 @@ def test_supervisor_runs_the_configured_processes_and_stops_them(backends, two_p
     two_process_thumbnailer.terminate()
     assert two_process_thumbnailer.wait(timeout=10) == 0
     assert two_process_thumbnailer.stdout.read().count("thumbnailer stopped") == 2
+
+
+def test_processes_stop_when_their_supervisor_is_killed(backends, two_process_thumbnailer):
+    supervisor = psutil.Process(two_process_thumbnailer.pid)
+    deadline = time.monotonic() + 10
+    while len(supervisor.children()) != 2:
+        assert time.monotonic() < deadline, "the supervisor did not start two processes"
+        time.sleep(0.1)
+    children = supervisor.children()
+
+    two_process_thumbnailer.kill()
+    two_process_thumbnailer.wait()
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []

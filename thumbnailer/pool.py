@@ -13,12 +13,14 @@ import multiprocessing.connection
 import os
 import signal
 import sys
+import threading
 import time
 
 import storage
 
 log = logging.getLogger(__name__)
 RESTART_DELAY_SECONDS = 1.0
+PARENT_CHECK_SECONDS = 1.0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s %(message)s"
 
 
@@ -51,7 +53,16 @@ def _child(settings: storage.Settings, log_level: str) -> None:
     for sig in _STOP_SIGNALS:
         signal.signal(sig, _exit_before_work)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
     run_worker(settings, log_level)
+
+
+def _stop_when_orphaned(supervisor: int) -> None:
+    """A supervisor killed outright (SIGKILL) cannot pass anything on: a child that finds
+    itself re-parented stops as if it had been sent SIGTERM, finishing the jobs in hand."""
+    while os.getppid() == supervisor:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 class Supervisor:
