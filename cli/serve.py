@@ -36,7 +36,9 @@ class Supervisor:
         self.port = port
         self.thumbnailers = thumbnailers
         # Children get the resolved URLs, so they agree on one data folder whatever their cwd.
-        self.environ = dict(environ, STORAGE_URL=settings.storage_url, QUEUE_URL=settings.queue_url)
+        # Each thumbnailer child is one process: serve itself supervises them.
+        self.environ = dict(environ, STORAGE_URL=settings.storage_url, QUEUE_URL=settings.queue_url,
+                            THUMBNAILER_PROCESSES="1")
         self.new_key: str | None = None
         self.processes: dict[str, subprocess.Popen] = {}
         self._stop_signal: int | None = None

@@ -43,6 +43,10 @@ class Settings:
     rate_limit_per_minute: int = 600
     metrics_port: int = 0
     data_dir: str = DEFAULT_DATA_DIR
+    # None: one thumbnailer process per CPU core this process may run on.
+    thumbnailer_processes: int | None = None
+    # Jobs each thumbnailer process holds at once: one renders while the others read and write.
+    thumbnailer_threads: int = 4
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
@@ -73,6 +77,8 @@ class Settings:
             "rate_limit_per_minute": _positive_int(environ, "RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
             "metrics_port": _positive_int(environ, "THUMBNAILER_METRICS_PORT", 0),
             "data_dir": str(data_dir),
+            "thumbnailer_processes": _positive_int(environ, "THUMBNAILER_PROCESSES", cls.thumbnailer_processes),
+            "thumbnailer_threads": _positive_int(environ, "THUMBNAILER_THREADS", cls.thumbnailer_threads),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -110,6 +116,16 @@ class Settings:
                 f"not {self.queue_url!r}"
             )
         return "sqlite" if scheme == "sqlite" else "sqs"
+
+    @property
+    def processes(self) -> int:
+        """How many thumbnailer processes to run: the setting, else one per usable core."""
+        if self.thumbnailer_processes is not None:
+            return self.thumbnailer_processes
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
 
     @property
     def bucket(self) -> str:
@@ -163,7 +179,7 @@ def _directory(environ: Mapping[str, str], name: str, default: str) -> Path:
     return Path(os.path.abspath(environ.get(name, "").strip() or default))
 
 
-def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(environ: Mapping[str, str], name: str, default: int | None) -> int | None:
     raw = environ.get(name, "").strip()
     if not raw:
         return default

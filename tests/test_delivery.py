@@ -76,7 +76,7 @@ class TestHeartbeat:
 
         monkeypatch.setattr(worker_module, "render", slow_render)
         [message] = backends.queue.receive(wait_seconds=5)
-        worker = threading.Thread(target=Worker(backends, settings)._process_guarded, args=(message,))
+        worker = threading.Thread(target=Worker(backends, settings).handle, args=(message,))
         worker.start()
         assert rendering.wait(10)
         stolen = backends.queue.receive(wait_seconds=2 * SHORT_VISIBILITY_SECONDS)
@@ -102,12 +102,12 @@ class TestRacingWorkers:
             loaded = real_load(job_id)
             if not stale:
                 stale["status"] = loaded.status
-                fast._process_guarded(second)
+                fast.handle(second)
                 stale["completed"] = real_load(job_id)
             return loaded
 
         slow.jobs.load = load_then_lose_the_race
-        slow._process_guarded(first)
+        slow.handle(first)
 
         assert stale["status"] is storage.JobStatus.PENDING
         done = backends.jobs.load(job.id)
@@ -161,13 +161,13 @@ class TestStorageOutageInHand:
 
         monkeypatch.setattr(worker.jobs, "load", flaky_load)
         monkeypatch.setattr(worker, "_back_off", lambda failures, error: naps.append(failures))
-        worker._process_guarded(message)  # two failures, then storage is back: done in hand
+        worker.handle(message)  # two failures, then storage is back: done in hand
         assert naps == [1, 2]
         assert backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE
 
         outage["left"] = 10 ** 6  # storage never comes back: the message is let go, not held forever
         naps.clear()
-        worker._process_guarded(message)
+        worker.handle(message)
         assert naps == list(range(1, worker_module.MAX_IN_PLACE_RETRIES + 1))
 
 
@@ -186,6 +186,6 @@ class TestPoisonMessages:
         time.sleep(1.1)
         with caplog.at_level(logging.INFO, logger="thumbnailer.worker"):
             [message] = backends.queue.receive(wait_seconds=10)
-            worker._process_guarded(message)
+            worker.handle(message)
         assert "job document not found; dropping the message" in caplog.text
         assert backends.queue.receive(wait_seconds=1) == []

@@ -128,3 +128,10 @@ def test_truncated_jpeg_is_corrupt():
     data = images.jpeg(800, 600)
     with pytest.raises(CorruptImage):
         render(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("size", [(320, 200), (300, 200), (1920, 1080), (1000, 99), (99, 1000), (333, 777)])
+def test_the_long_side_is_exactly_the_box(size):
+    thumbnail = images.decode(render(images.jpeg(*size)).data)
+    assert max(thumbnail.size) == 100
+    assert abs(thumbnail.width / thumbnail.height - size[0] / size[1]) < 0.03 * size[0] / size[1] + 0.05

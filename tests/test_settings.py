@@ -14,6 +14,12 @@ def test_minimal_environment_gets_defaults():
     assert settings.s3_addressing_style == "auto"
 
 
+def test_one_thumbnailer_process_per_core_unless_set():
+    assert Settings.from_env(BASE).processes >= 1
+    assert Settings.from_env(dict(BASE, THUMBNAILER_PROCESSES="3")).processes == 3
+    assert Settings.from_env(dict(BASE, THUMBNAILER_THREADS="2")).thumbnailer_threads == 2
+
+
 def test_queue_may_be_a_full_sqs_url():
     settings = Settings.from_env(dict(BASE, QUEUE_URL="https://sqs.eu-west-1.amazonaws.com/123456789012/jobs"))
     assert settings.queue_name == "jobs"
@@ -33,6 +39,8 @@ def test_explicit_arguments_beat_the_environment():
     (dict(BASE, MAX_UPLOAD_BYTES="lots"), "MAX_UPLOAD_BYTES"),
     (dict(BASE, MAX_IMAGE_PIXELS="-1"), "MAX_IMAGE_PIXELS"),
     (dict(BASE, S3_ADDRESSING_STYLE="sideways"), "S3_ADDRESSING_STYLE"),
+    (dict(BASE, THUMBNAILER_PROCESSES="0"), "THUMBNAILER_PROCESSES"),
+    (dict(BASE, THUMBNAILER_THREADS="many"), "THUMBNAILER_THREADS"),
 ])
 def test_bad_settings_name_the_variable(environ, variable):
     with pytest.raises(ConfigurationError, match=variable):

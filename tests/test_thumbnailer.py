@@ -82,11 +82,11 @@ class TestWorkerEdges:
         backends.queue.send(storage.Job().id)  # never stored
         worker = Worker(backends, settings)
         [message] = backends.queue.receive(wait_seconds=10)
-        worker.process(message)  # within grace: handed back to come again soon
+        worker.handle(message)  # within grace: handed back to come again soon
         [again] = backends.queue.receive(wait_seconds=10)
         assert again.body == message.body and again.receive_count == 2
         time.sleep(max(0.0, again.sent_at + 2.1 - time.time()))
-        worker.process(again)  # grace is over: dropped
+        worker.handle(again)  # grace is over: dropped
         assert backends.queue.receive(wait_seconds=3) == []
 
     def test_job_fails_after_too_many_receives(self, backends, settings):
@@ -106,7 +106,7 @@ class TestWorkerEdges:
         backends.queue.send(job.id)
         worker = Worker(backends, settings)
         [message] = backends.queue.receive(wait_seconds=10)
-        worker.process(message)
+        worker.handle(message)
         assert backends.jobs.load(job.id).status is storage.JobStatus.PROCESSING
 
         backends.jobs.save_input(job.id, images.jpeg(), "image/jpeg")  # the write becomes visible

@@ -64,7 +64,17 @@ def open_image(data: bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
 
 
 def render(data: bytes, spec: ThumbnailSpec = ThumbnailSpec()) -> Thumbnail:
-    """Fit the image inside spec's box, aspect kept, EXIF orientation applied."""
+    """Fit the image inside spec's box, aspect kept, EXIF orientation applied, encoded."""
+    return _encode(shrink(data, spec))
+
+
+def shrink(data: bytes, spec: ThumbnailSpec = ThumbnailSpec()) -> Image.Image:
+    """The thumbnail as pixels, before encoding (the benchmark compares these losslessly).
+
+    One decode: a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that stays
+    REDUCING_GAP times above the final size, other formats are reduced by a whole factor,
+    and LANCZOS finishes. Orientation is applied to the small image, never the full one.
+    """
     image = open_image(data, spec.max_pixels)
     try:
         with warnings.catch_warnings():
@@ -76,18 +86,31 @@ def render(data: bytes, spec: ThumbnailSpec = ThumbnailSpec()) -> Thumbnail:
                 image.load()
             orientation = _orientation(image)
             box = (spec.height, spec.width) if orientation in _TRANSPOSING else (spec.width, spec.height)
+            target = fit(image.size, box)
+            # A JPEG decodes at the smallest DCT scale still REDUCING_GAP x the fitted size (not
+            # the box: a wide photo would decode at twice the scale it needs); a no-op otherwise.
+            image.draft(None, (int(target[0] * REDUCING_GAP), int(target[1] * REDUCING_GAP)))
             image = _normalise_mode(image)
-            image.thumbnail(box, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+            if image.size != target:
+                # reduce() by a whole factor, then LANCZOS to exactly the fitted size.
+                image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+            image.load()  # a small image needs no resize: decode it here, where errors are caught
             image = _to_output_mode(image)
-            # Rotate the small image, not the full-size one.
             method = _TRANSPOSE_METHODS.get(orientation)
-            if method is not None:
-                image = image.transpose(method)
-            return _encode(image)
+            return image.transpose(method) if method is not None else image
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(str(error)) from error
     except _DECODE_ERRORS as error:
         raise CorruptImage(f"cannot decode image: {error}") from error
+
+
+def fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The largest size inside box with size's aspect ratio; never larger than size."""
+    width, height = size
+    scale = min(box[0] / width, box[1] / height)
+    if scale >= 1:
+        return size
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 _TRANSPOSE_METHODS = {

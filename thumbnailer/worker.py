@@ -1,4 +1,9 @@
-"""The thumbnailer's loop: receive, process, acknowledge."""
+"""The thumbnailer's loop: receive, process, acknowledge.
+
+One process renders one image at a time (run one process per core, see thumbnailer.pool);
+a few threads per process hold the next jobs, so reading inputs and writing thumbnails
+overlaps with the render in hand.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import logging
 import signal
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from http import HTTPStatus
 
 import storage
@@ -13,12 +19,15 @@ from storage.job import parse_job_id
 from storage.logs import log_context
 from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS
 from thumbnailer import metrics
+from thumbnailer.acks import MAX_ACK_DELAY_SECONDS, Acknowledger
 from thumbnailer.errors import RenderError
 from thumbnailer.heartbeat import Heartbeat
 from thumbnailer.render import ThumbnailSpec, render
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30
+# While jobs are in hand, poll briefly: a stop request or a finished pipeline is noticed soon.
+BUSY_POLL_SECONDS = 1
 # While storage may not show a fresh write yet, look again this soon rather than after the
 # whole visibility timeout.
 RETRY_SOON_SECONDS = 2
@@ -27,11 +36,21 @@ MAX_CONFLICT_RETRIES = 3
 # While storage is unreachable a message is kept and retried in place this many times (about
 # 2.5 minutes of back-off) before it is let go to come back later, using up one delivery.
 MAX_IN_PLACE_RETRIES = 8
+# A store without lifecycle rules (the local folder) is swept of expired data this often.
+SWEEP_INTERVAL_SECONDS = 3600
 
 
 class _StopNow(BaseException):
     """Raised by the signal handler to break out of an idle long poll (a BaseException, like
     KeyboardInterrupt, so that no library on the way catches it)."""
+
+
+class _RetrySoon(Exception):
+    """Hand the message back to come again in `seconds`, once its heartbeat has stopped."""
+
+    def __init__(self, seconds: int):
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 class Worker:
@@ -40,42 +59,68 @@ class Worker:
     def __init__(self, backends: storage.Backends, settings: storage.Settings):
         self.jobs = backends.jobs
         self.queue = backends.queue
+        self.acks = Acknowledger(backends.queue)
         self.max_receives = settings.max_receives
         self.grace_seconds = settings.storage_grace_seconds
+        self.retention_seconds = settings.retention_seconds
         self.visibility_timeout_seconds = settings.visibility_timeout_seconds
         self.spec = ThumbnailSpec(max_pixels=settings.max_image_pixels)
+        self.threads = settings.thumbnailer_threads
+        self._render_lock = threading.Lock()  # one render at a time: the process's core
+        self._in_flight: set[Future] = set()
         self._stop_requested = False
         self._stopping = threading.Event()  # wakes a back-off sleep when a stop is requested
-        self._busy = False
+        self._last_sweep = 0.0
 
     # -- the loop --------------------------------------------------------------
 
     def work(self, burst: bool = False) -> None:
         """Process messages until asked to stop; with burst, until the queue is empty."""
         restore = self._install_signal_handlers()
-        failures = 0
         log.info("thumbnailer started")
         try:
-            while not self._stop_requested:
+            with ThreadPoolExecutor(self.threads, thread_name_prefix="job") as pool, self.acks.batching():
                 try:
-                    messages = self._receive(MAX_MESSAGES_PER_RECEIVE, 1 if burst else MAX_WAIT_TIME_SECONDS)
-                except storage.TransientError as error:
-                    failures += 1
-                    self._back_off(failures, error)
-                    continue
-                failures = 0
-                if not messages and burst:
-                    break
-                for message in messages:
-                    if self._stop_requested:
-                        self._hand_back(message)
-                    else:
-                        self._process_guarded(message)
-        except _StopNow:
-            pass
+                    self._loop(pool, burst)
+                except _StopNow:
+                    pass
+                except SystemExit:  # a second signal: drop the jobs not started yet
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+                finally:
+                    wait(list(self._in_flight))  # the jobs in hand finish
         finally:
             restore()
             log.info("thumbnailer stopped")
+
+    def _loop(self, pool: ThreadPoolExecutor, burst: bool) -> None:
+        failures = 0
+        while not self._stop_requested:
+            self.acks.flush_if_due()
+            # Receive only what free threads can start now: a message received but left
+            # waiting would sit out its visibility timeout without a heartbeat.
+            free = self.threads - len(self._in_flight)
+            if free <= 0:
+                wait(list(self._in_flight), timeout=MAX_ACK_DELAY_SECONDS, return_when=FIRST_COMPLETED)
+                continue
+            busy = bool(self._in_flight)
+            try:
+                messages = self._receive(min(free, MAX_MESSAGES_PER_RECEIVE),
+                                         BUSY_POLL_SECONDS if busy or burst else MAX_WAIT_TIME_SECONDS)
+            except storage.TransientError as error:
+                failures += 1
+                self._back_off(failures, error)
+                continue
+            failures = 0
+            if not messages and not busy:
+                if burst:
+                    break
+                self._sweep_if_due()
+            for message in messages:
+                if self._stop_requested:
+                    self._hand_back(message)
+                else:
+                    self._start(pool, message)
 
     def _receive(self, max_messages: int, wait_seconds: int) -> list[storage.Message]:
         """A queue that vanished (an in-memory ElasticMQ restarted) is made again, not a crash."""
@@ -86,14 +131,35 @@ class Worker:
             self.queue.ensure()
             return []
 
+    def _start(self, pool: ThreadPoolExecutor, message: storage.Message) -> None:
+        future = pool.submit(self.handle, message)
+        self._in_flight.add(future)
+        future.add_done_callback(self._finished)
+
+    def _finished(self, future: Future) -> None:
+        self._in_flight.discard(future)
+        if not self._in_flight:
+            self.acks.flush()  # nothing else is coming soon to share the delete call
+
+    def _sweep_if_due(self) -> None:
+        """While idle, remove expired data from a store that has no lifecycle rules of its own."""
+        if self.jobs.objects.expires_by_itself or time.monotonic() - self._last_sweep < SWEEP_INTERVAL_SECONDS:
+            return
+        self._last_sweep = time.monotonic()
+        try:
+            self.jobs.expire_after(self.retention_seconds)
+        except storage.ThumbnailsError as error:
+            log.warning("could not sweep expired data", extra={"reason": str(error)})
+
     def request_stop(self, signum=None, frame=None) -> None:
-        """First signal: finish the job in hand, then stop. Second signal: stop at once."""
+        """First signal: finish the jobs in hand, then stop. Second signal: stop once the
+        renders running now end (jobs received but not started come back to the queue)."""
         if self._stop_requested:
             raise SystemExit(128 + (signum or 0))
-        log.info("stop requested; finishing the job in hand")
+        log.info("stop requested; finishing the jobs in hand")
         self._stop_requested = True
         self._stopping.set()
-        if not self._busy:
+        if not self._in_flight:
             raise _StopNow()
 
     def _install_signal_handlers(self):
@@ -107,24 +173,26 @@ class Worker:
         log.warning("dependency unavailable (%s); retrying in %d s", error, delay)
         self._stopping.wait(delay)
 
-    def _hand_back(self, message: storage.Message) -> None:
+    def _hand_back(self, message: storage.Message, seconds: int = 0) -> None:
         try:
-            self.queue.change_visibility(message.receipt, 0)
+            self.queue.change_visibility(message.receipt, seconds)
         except storage.ThumbnailsError as error:
             log.warning("could not hand back a message (it returns after its timeout): %s", error)
 
-    def _process_guarded(self, message: storage.Message) -> None:
-        """A failure here never ends the loop. While storage is away the message is kept, hidden
-        by the heartbeat, and retried with back-off: a short outage does not use up its receives."""
-        self._busy = True
+    # -- one message, as the loop runs it ----------------------------------------
+
+    def handle(self, message: storage.Message) -> None:
+        """Process one message and never raise: a failure leaves the message to come back.
+        While storage is away the message is kept, hidden by the heartbeat, and retried with
+        back-off, so a short outage does not use up its receives."""
         try:
             with Heartbeat(self.queue, message.receipt, self.visibility_timeout_seconds):
                 self._process_retrying(message)
+        except _RetrySoon as retry:
+            self._hand_back(message, retry.seconds)  # after the heartbeat stopped extending it
         except Exception:  # a bug or an exotic decoder failure must not take the worker down
             log.exception("unexpected error; the message will be retried",
                           extra={"body": message.body[:64], "outcome": "retry"})
-        finally:
-            self._busy = False
 
     def _process_retrying(self, message: storage.Message) -> None:
         """Every step of process() may be repeated safely, so retrying the whole of it is right."""
@@ -149,11 +217,13 @@ class Worker:
     # -- one message -----------------------------------------------------------
 
     def process(self, message: storage.Message) -> None:
+        """The whole of one message, acknowledged at the end; safe to run in several threads
+        at once (renders take turns on the process's core, storage calls overlap)."""
         try:
             job_id = parse_job_id(message.body)
         except storage.InvalidJob:
             log.error("dropping malformed message", extra={"body": message.body[:64], "outcome": "dropped"})
-            self.queue.delete([message.receipt])
+            self.acks.ack(message.receipt)
             return
         with log_context(job_id=job_id):
             self._process_job(job_id, message)
@@ -166,7 +236,7 @@ class Worker:
             return
         except storage.InvalidJob as error:
             log.error("dropping job with a corrupt document", extra={"reason": str(error), "outcome": "dropped"})
-            self.queue.delete([message.receipt])
+            self.acks.ack(message.receipt)
             return
 
         with log_context(owner=job.owner):
@@ -175,7 +245,7 @@ class Worker:
                     # Cancelled, perhaps while we rendered: anything written for it goes.
                     self.jobs.delete_data(job.id)
                 log.info("job already finished; dropping the message", extra={"status": job.status.value})
-                self.queue.delete([message.receipt])
+                self.acks.ack(message.receipt)
                 return
             if message.receive_count > self.max_receives:
                 self._finish_failed(job, message, HTTPStatus.INTERNAL_SERVER_ERROR,
@@ -190,33 +260,41 @@ class Worker:
             source = self.jobs.load_input(job.id)
         except storage.NotFound:
             if self._within_grace(job.start.timestamp()):
-                self._retry_soon(message, "input not visible yet")
-            else:
-                self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")
+                raise self._retry_soon(message, "input not visible yet")
+            self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")
             return
 
-        started = time.perf_counter()
         try:
-            thumbnail = render(source.data, self.spec)
+            with self._render_lock:
+                started = time.perf_counter()
+                thumbnail = render(source.data, self.spec)
+                render_seconds = time.perf_counter() - started
         except RenderError as error:
             self._finish_failed(job, message, error.code, str(error))
             return
-        render_seconds = time.perf_counter() - started
         metrics.RENDER_SECONDS.observe(render_seconds)
-
         self.jobs.save_thumbnail(job.id, thumbnail.data, thumbnail.content_type)
         job.complete()
         self.jobs.save(job)  # a Conflict here (cancelled meanwhile, say) re-reads and decides again
-        self.queue.delete([message.receipt])
+        self.acks.ack(message.receipt)
         self._record(job, "complete", render_ms=round(render_seconds * 1000, 1),
                      size=f"{thumbnail.width}x{thumbnail.height}", content_type=thumbnail.content_type)
 
     def _within_grace(self, since: float | None) -> bool:
         return since is not None and time.time() - since < self.grace_seconds
 
-    def _retry_soon(self, message: storage.Message, reason: str) -> None:
+    def _retry_soon(self, message: storage.Message, reason: str) -> _RetrySoon:
         log.warning(f"{reason}; will retry", extra={"receive_count": message.receive_count, "outcome": "retry"})
-        self.queue.change_visibility(message.receipt, RETRY_SOON_SECONDS)
+        return _RetrySoon(RETRY_SOON_SECONDS)
+
+    def _retry_or_drop(self, message: storage.Message, reason: str, since: float | None) -> None:
+        """Storage may not show a fresh write yet: retry within the grace period, and until
+        max_receives when the queue cannot say when the message was sent."""
+        if self._within_grace(since) or (since is None and message.receive_count < self.max_receives):
+            raise self._retry_soon(message, reason)
+        log.error(f"{reason}; dropping the message", extra={"receive_count": message.receive_count,
+                                                          "outcome": "dropped"})
+        self.acks.ack(message.receipt)
 
     def _record(self, job: storage.Job, outcome: str, **fields) -> None:
         metrics.JOBS_FINISHED.labels(outcome=outcome, code=str(job.code)).inc()
@@ -224,18 +302,8 @@ class Worker:
             metrics.JOB_SECONDS.observe((job.finish - job.start).total_seconds())
         log.info(f"job {outcome}", extra={"outcome": outcome, "code": job.code, **fields})
 
-    def _retry_or_drop(self, message: storage.Message, reason: str, since: float | None) -> None:
-        """Storage may not show a fresh write yet: retry within the grace period, and until
-        max_receives when the queue cannot say when the message was sent."""
-        if self._within_grace(since) or (since is None and message.receive_count < self.max_receives):
-            self._retry_soon(message, reason)
-            return
-        log.error(f"{reason}; dropping the message", extra={"receive_count": message.receive_count,
-                                                          "outcome": "dropped"})
-        self.queue.delete([message.receipt])
-
     def _finish_failed(self, job: storage.Job, message: storage.Message, code: int, reason: str) -> None:
         job.fail(code, reason)
         self.jobs.save(job)
-        self.queue.delete([message.receipt])
+        self.acks.ack(message.receipt)
         self._record(job, "failed", reason=reason)

@@ -17,6 +17,10 @@ class StoredObject:
 class ObjectStore(abc.ABC):
     """Keys are '/'-separated paths chosen by this project, never by a client."""
 
+    # True where expire_after() sets a rule the store applies on its own (S3 lifecycle);
+    # False where it sweeps once, so the thumbnailer repeats it while idle.
+    expires_by_itself = False
+
     @abc.abstractmethod
     def ensure(self) -> None:
         """Create the bucket or folder if it is missing."""

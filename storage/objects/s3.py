@@ -12,6 +12,7 @@ import botocore.exceptions
 
 
 class S3ObjectStore(ObjectStore):
+    expires_by_itself = True
     def __init__(self, client, bucket: str):
         self.client = client
         self.bucket = bucket
@@ -39,17 +40,15 @@ class S3ObjectStore(ObjectStore):
             self.client.head_bucket(Bucket=self.bucket)
 
     def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None) -> str:
+        # One PutObject for a (seekable) file too: botocore streams it in small blocks, so
+        # nothing is held whole in memory, and there are no transfer threads or multipart
+        # chunk buffers (upload_fileobj's) per upload. S3 takes up to 5 GiB in one PUT.
+        body = bytes(data) if isinstance(data, (bytearray, memoryview)) else data
+        condition = {} if only_if is None else {"IfMatch": only_if}
         with translated_errors(f"writing {key}"):
-            if isinstance(data, (bytes, bytearray, memoryview)):
-                condition = {} if only_if is None else {"IfMatch": only_if}
-                response = self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(data),
-                                                  ContentType=content_type, **condition)
-                return response.get("ETag", "")
-            if only_if is not None:
-                raise ValueError("conditional writes take bytes, not a stream")
-            # Multipart upload in bounded chunks for large files.
-            self.client.upload_fileobj(data, self.bucket, key, ExtraArgs={"ContentType": content_type})
-            return ""
+            response = self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
+                                              **condition)
+        return response.get("ETag", "")
 
     def get(self, key: str) -> StoredObject:
         with translated_errors(f"reading {key}"):

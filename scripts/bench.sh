@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The benchmarks, one command each on a clean machine (bench/RESULTS.md has the results):
+#   scripts/bench.sh render [bench/render.py arguments]
+#   scripts/bench.sh e2e    [bench/e2e.py arguments]      e.g. --jobs 300 --thumbnailers 2
+# Installs the project with its bench extra (pyvips-binary, numpy, psutil, py-spy) into .venv;
+# for e2e, starts MinIO and ElasticMQ if they are not running, and stops what it started
+# (KEEP_SERVICES=1 leaves them running).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+which=${1:?usage: scripts/bench.sh render|e2e [arguments]}
+shift
+scripts/venv.sh
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+case "$which" in
+  render) exec .venv/bin/python bench/render.py "$@" ;;
+  e2e)
+    scripts/services.sh install
+    started=""
+    scripts/services.sh status | grep -q "down" && started=yes
+    scripts/services.sh start
+    if [ -n "$started" ] && [ -z "${KEEP_SERVICES:-}" ]; then
+      trap 'scripts/services.sh stop' EXIT
+    fi
+    .venv/bin/python bench/e2e.py "$@" ;;
+  *) echo "usage: scripts/bench.sh render|e2e [arguments]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,138 @@
+"""The fast path of render(): reduced-scale JPEG decoding, orientation after shrinking,
+one decode per job, quality against a full-decode reference, refusals before decoding.
+(tests/test_render.py covers sizes, modes and orientation of small inputs.)"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+from PIL import Image, ImageChops, ImageFile, ImageStat
+
+from tests import images
+from tests.test_render import ORIENTATIONS
+from thumbnailer.errors import ImageTooLarge, UnsupportedImage
+from thumbnailer.render import ThumbnailSpec, render, shrink
+
+MIN_PSNR_DB = 40.0
+
+
+def psnr(ours: Image.Image, reference: Image.Image) -> float:
+    """Peak signal-to-noise ratio over all bands, from Pillow's own statistics."""
+    squared_errors = [rms**2 for rms in ImageStat.Stat(ImageChops.difference(ours, reference)).rms]
+    mse = sum(squared_errors) / len(squared_errors)
+    return float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def photo_like(width: int, height: int) -> Image.Image:
+    """Smooth gradients with mild grain: compresses and resamples like a photograph."""
+    grain = Image.effect_noise((width, height), 12).point(lambda v: 128 + (v - 128) // 4)
+    return Image.merge("RGB", [
+        Image.linear_gradient("L").resize((width, height)),
+        Image.radial_gradient("L").resize((width, height)),
+        Image.blend(Image.linear_gradient("L").rotate(90).resize((width, height)), grain, 0.3),
+    ])
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """The sizes at which images were decoded, one entry per decoder Pillow created."""
+    sizes: list[tuple[int, int]] = []
+    original = ImageFile.ImageFile.load
+
+    def load(self):
+        if self.tile:  # tiles left means pixels are about to be decoded
+            sizes.append(self.size)
+        return original(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    return sizes
+
+
+def test_large_jpeg_is_decoded_at_reduced_dct_scale(decodes):
+    data = images.encode(photo_like(3200, 2400), "JPEG", quality=90)
+    result = render(data)
+    assert (result.width, result.height) == (100, 75)
+    assert decodes == [(400, 300)]  # 1/8 scale, still REDUCING_GAP x the 100x75 target
+
+
+def test_wide_jpeg_is_decoded_at_the_scale_its_fitted_size_needs(decodes):
+    data = images.encode(photo_like(1920, 1080), "JPEG", quality=90)
+    render(data)
+    assert decodes == [(480, 270)]  # 1/4 for a 100x56 thumbnail, not 1/2 for the 100x100 box
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_one_decode_per_job(decodes, fmt):
+    render(images.encode(photo_like(800, 600), fmt))
+    assert len(decodes) == 1
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+def test_orientation_is_applied_to_the_small_image_only(orientation, monkeypatch):
+    transposed: list[tuple[int, int]] = []
+    original = Image.Image.transpose
+
+    def transpose(self, method):
+        transposed.append(self.size)
+        return original(self, method)
+
+    monkeypatch.setattr(Image.Image, "transpose", transpose)
+    side, size = ORIENTATIONS[orientation]
+    data = images.jpeg(3200, 1600, orientation=orientation)
+    thumbnail = images.decode(render(data).data).convert("RGB")
+    assert thumbnail.size == size
+    assert all(max(s) <= 100 for s in transposed)
+    w, h = size
+    probes = {"left": (w // 5, h // 2), "right": (w - w // 5, h // 2),
+              "top": (w // 2, h // 5), "bottom": (w // 2, h - h // 5)}
+    assert images.colour_distance(thumbnail.getpixel(probes[side]), images.RED) < 60
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_orientation_of_non_jpeg_inputs(orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = images.encode(images.two_halves(400, 200), "PNG", exif=exif.tobytes())
+    side, size = ORIENTATIONS[orientation]
+    assert images.decode(render(data).data).size == size
+
+
+@pytest.mark.parametrize("fmt, mode, width, height", [
+    ("JPEG", "RGB", 1600, 1200),   # DCT-scaled decode, then LANCZOS
+    ("JPEG", "RGB", 1920, 1080),
+    ("PNG", "RGB", 1200, 900),     # whole-factor reduce, then LANCZOS
+    ("WEBP", "RGB", 1000, 750),
+    ("PNG", "RGBA", 800, 800),
+])
+def test_quality_against_full_decode_lanczos(fmt, mode, width, height):
+    source = photo_like(width, height)
+    if mode == "RGBA":
+        source.putalpha(Image.radial_gradient("L").resize((width, height)))
+    data = images.encode(source, fmt, **({"quality": 90} if fmt == "JPEG" else {"lossless": True} if fmt == "WEBP" else {}))
+    ours = shrink(data)
+    reference = images.decode(data).resize(ours.size, Image.Resampling.LANCZOS)
+    if mode == "RGBA":  # colour under transparent pixels is invisible: compare premultiplied
+        ours, reference = ours.convert("RGBa"), reference.convert("RGBa")
+    assert psnr(ours, reference) >= MIN_PSNR_DB
+
+
+def test_pixel_cap_refuses_a_jpeg_before_any_pixel_is_decoded(decodes):
+    data = images.jpeg(2000, 1000)
+    with pytest.raises(ImageTooLarge, match="limit"):
+        render(data, ThumbnailSpec(max_pixels=1_000_000))
+    assert decodes == []
+
+
+@pytest.mark.parametrize("fmt", ["ICO", "TGA", "PPM", "PCX", "SGI", "DDS", "QOI"])
+def test_decoders_outside_the_allow_list_never_see_the_data(fmt, decodes):
+    try:
+        data = images.encode(images.two_halves(64, 64), fmt)
+    except (KeyError, OSError):
+        pytest.skip(f"this Pillow cannot write {fmt}")
+    assert Image.open(io.BytesIO(data)).format  # Pillow itself could read it...
+    decodes.clear()
+    with pytest.raises(UnsupportedImage):
+        render(data)  # ...but render() refuses it,
+    assert decodes == []  # before decoding anything.

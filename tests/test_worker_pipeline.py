@@ -1,0 +1,109 @@
+"""The thumbnailer's throughput machinery: batched deletes, jobs overlapped in threads,
+and one process per core under a supervisor."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+import storage
+from tests import images
+from tests.test_thumbnailer import submit_directly, wait_for_terminal
+from thumbnailer.acks import Acknowledger
+from thumbnailer.worker import Worker
+
+
+class RecordingQueue:
+    def __init__(self):
+        self.deleted: list[list[str]] = []
+
+    def delete(self, receipts):
+        self.deleted.append(list(receipts))
+
+
+def test_outside_batching_a_message_is_deleted_at_once():
+    queue = RecordingQueue()
+    Acknowledger(queue).ack("r1")
+    assert queue.deleted == [["r1"]]
+
+
+def test_batching_deletes_ten_at_a_time_and_the_rest_on_exit():
+    queue = RecordingQueue()
+    acks = Acknowledger(queue)
+    with acks.batching():
+        for number in range(25):
+            acks.ack(f"r{number}")
+        assert [len(batch) for batch in queue.deleted] == [10, 10]
+    assert [len(batch) for batch in queue.deleted] == [10, 10, 5]
+
+
+def test_a_failed_batch_delete_is_logged_not_raised(caplog):
+    class FailingQueue:
+        def delete(self, receipts):
+            raise storage.TransientError("queue down")
+
+    acks = Acknowledger(FailingQueue())
+    with acks.batching():
+        acks.ack("r1")
+    assert "could not delete" in caplog.text
+
+
+def test_a_backlog_is_processed_with_overlapping_jobs_and_batched_deletes(backends, settings):
+    jobs = [submit_directly(backends, images.jpeg(800, 600)) for _ in range(12)]
+    batches: list[int] = []
+    delete = backends.queue.delete
+
+    def recording_delete(receipts):
+        batches.append(len(receipts))
+        delete(receipts)
+
+    backends.queue.delete = recording_delete
+    Worker(backends, settings).work(burst=True)
+
+    assert all(backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE for job in jobs)
+    assert sum(batches) == 12 and max(batches) > 1
+    assert backends.queue.receive(wait_seconds=1) == []
+
+
+@pytest.fixture
+def two_process_thumbnailer(backends):
+    env = dict(os.environ, THUMBNAILER_PROCESSES="2")
+    process = subprocess.Popen([sys.executable, "-m", "thumbnailer"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    yield process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_supervisor_runs_the_configured_processes_and_stops_them(backends, two_process_thumbnailer):
+    jobs = [submit_directly(backends, images.jpeg()) for _ in range(4)]
+    for job in jobs:
+        assert wait_for_terminal(backends, job.id).status is storage.JobStatus.COMPLETE
+    deadline = time.monotonic() + 10
+    while len(psutil.Process(two_process_thumbnailer.pid).children()) != 2:
+        assert time.monotonic() < deadline, "the supervisor did not start two processes"
+        time.sleep(0.1)
+
+    two_process_thumbnailer.terminate()
+    assert two_process_thumbnailer.wait(timeout=10) == 0
+    assert two_process_thumbnailer.stdout.read().count("thumbnailer stopped") == 2
+
+
+def test_processes_stop_when_their_supervisor_is_killed(backends, two_process_thumbnailer):
+    supervisor = psutil.Process(two_process_thumbnailer.pid)
+    deadline = time.monotonic() + 10
+    while len(supervisor.children()) != 2:
+        assert time.monotonic() < deadline, "the supervisor did not start two processes"
+        time.sleep(0.1)
+    children = supervisor.children()
+
+    two_process_thumbnailer.kill()
+    two_process_thumbnailer.wait()
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
