@@ -23,10 +23,10 @@ def test_jobs_submitted_before_a_stop_complete_after_the_restart(tmp_path):
     data_dir = tmp_path / "data"
 
     # Given jobs accepted by an api with no thumbnailer running, then the service stopped
-    api_only = EmbeddedService(data_dir, thumbnailers=0).start()
-    paths = submit(api_only, 3)
-    assert {requests.get(api_only.url + path, headers=ALICE, timeout=5).json()["status"] for path in paths} == {"pending"}
-    assert api_only.stop() == 0
+    with EmbeddedService(data_dir, thumbnailers=0) as api_only:
+        paths = submit(api_only, 3)
+        statuses = {requests.get(api_only.url + path, headers=ALICE, timeout=5).json()["status"] for path in paths}
+    assert statuses == {"pending"} and api_only.process.returncode == 0
 
     # When the service starts again, now with thumbnailers
     with EmbeddedService(data_dir, thumbnailers=2) as restarted:

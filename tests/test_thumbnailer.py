@@ -10,6 +10,9 @@ import pytest
 
 import storage
 from tests import images
+from storage.jobstore import input_key
+from storage.objects.local import LocalObjectStore
+from storage.queues.sqlite import SqliteQueue
 from thumbnailer import worker as worker_module
 from thumbnailer.worker import Worker
 
@@ -184,3 +187,28 @@ class TestThumbnailerProcess:
         thumbnailer_process.terminate()
         assert thumbnailer_process.wait(timeout=5) == 0
         assert "thumbnailer stopped" in thumbnailer_process.stdout.read()
+
+
+class TestWorkerHousekeeping:
+    def test_a_queue_that_vanished_is_created_again_not_a_crash(self, backends, settings):
+        worker = Worker(backends, settings)
+        backends.queue.delete_queue()  # an in-memory ElasticMQ that restarted
+        assert worker._receive(1, 1) == []
+        backends.queue.send("hello")
+        assert [m.body for m in backends.queue.receive(wait_seconds=5)] == ["hello"]
+
+    def test_an_idle_worker_sweeps_a_folder_store_of_expired_data(self, tmp_path, settings):
+        embedded = storage.Backends(LocalObjectStore(tmp_path / "objects"), SqliteQueue(tmp_path / "q.db", 5))
+        embedded.ensure()
+        old, fresh = storage.Job(), storage.Job()
+        for job in (old, fresh):
+            embedded.jobs.save_input(job.id, b"x", "image/jpeg")
+        ten_days_ago = time.time() - 10 * 86400
+        os.utime(embedded.objects.path(input_key(old.id)), (ten_days_ago, ten_days_ago))
+        worker = Worker(embedded, dataclasses.replace(settings, retention_seconds=86400))
+
+        worker._sweep_if_due()
+
+        with pytest.raises(storage.NotFound):
+            embedded.jobs.load_input(old.id)
+        assert embedded.jobs.load_input(fresh.id).data == b"x"
