@@ -235,7 +235,7 @@ def report(results: dict) -> None:
         for r in results["idle"]:
             print(f"| {r['input']} | {r['render_ms']:.1f} | {r['p50_ms']:.0f} | ≤ {r['target_ms']:.0f} |")
     if "uploads" in results:
-        print(f"\n| upload size | in flight | api peak RSS MiB (all procs, sampled) | per-process peak (VmHWM) MiB |")
+        print("\n| upload size | in flight | api peak RSS MiB (all procs, sampled) | per-process peak (VmHWM) MiB |")
         print("|---:|---:|---:|---|")
         for r in results["uploads"]:
             print(f"| {r['upload_mb']:.1f} MB | {r['in_flight']} | {r['peak_total_mib']:.0f} | "

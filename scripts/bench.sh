@@ -13,14 +13,6 @@ scripts/venv.sh
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 case "$which" in
   render) exec .venv/bin/python bench/render.py "$@" ;;
-  e2e)
-    scripts/services.sh install
-    started=""
-    scripts/services.sh status | grep -q "down" && started=yes
-    scripts/services.sh start
-    if [ -n "$started" ] && [ -z "${KEEP_SERVICES:-}" ]; then
-      trap 'scripts/services.sh stop' EXIT
-    fi
-    .venv/bin/python bench/e2e.py "$@" ;;
+  e2e) exec scripts/with-services.sh .venv/bin/python bench/e2e.py "$@" ;;
   *) echo "usage: scripts/bench.sh render|e2e [arguments]" >&2; exit 2 ;;
 esac

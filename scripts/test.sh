@@ -7,12 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/venv.sh
 scripts/browser.sh
-scripts/services.sh install
-
-started=""
-scripts/services.sh status | grep -q "down" && started=yes
-scripts/services.sh start
-if [ -n "$started" ] && [ -z "${KEEP_SERVICES:-}" ]; then
-  trap 'scripts/services.sh stop' EXIT
-fi
-.venv/bin/python -m pytest "$@"
+scripts/with-services.sh .venv/bin/python -m pytest "$@"

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import ALICE
 from tests.processes import free_port
 
 START_TIMEOUT_SECONDS = 60
@@ -70,12 +69,3 @@ class EmbeddedService:
         self.stop()
 
 
-def poll_until_finished(url: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    job = {}
-    while time.monotonic() < deadline:
-        job = requests.get(url, headers=ALICE, timeout=5).json()
-        if job["status"] in ("complete", "failed"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"{url} still {job.get('status')} after {timeout} s")

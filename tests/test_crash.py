@@ -14,6 +14,7 @@ from PIL import Image
 import storage
 from tests import processes
 from tests.test_thumbnailer import submit_directly
+from tests.waiting import wait_for_terminal
 from thumbnailer.render import ThumbnailSpec, render
 
 # A large, highly compressible PNG: a few hundred KB to store, but the whole canvas is decoded,
@@ -43,16 +44,6 @@ def freeze_mid_job(backends, job_id: str, process, timeout: float = 60) -> bool:
         time.sleep(0.005)
     os.kill(process.pid, signal.SIGSTOP)
     return backends.jobs.load(job_id).status is storage.JobStatus.PROCESSING
-
-
-def wait_for_terminal(backends, job_id: str, timeout: float = 60) -> storage.Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = backends.jobs.load(job_id)
-        if job.status.is_terminal:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {job.status.value} after {timeout} s")
 
 
 def test_a_job_whose_thumbnailer_was_killed_is_completed_by_another(backends, slow_png, tmp_path):

@@ -13,6 +13,7 @@ import storage
 from tests import images
 from tests.conftest import ALICE, ALICE_KEY, BOB_KEY, RUN_ID
 from tests.processes import free_port, start_api, start_thumbnailer, stop, wait_until_up
+from tests.waiting import poll_until_finished
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +41,10 @@ def submit(service, data: bytes, filename: str) -> requests.Response:
     return requests.post(f"{service['url']}/jobs", files={"image": (filename, data)}, headers=ALICE, timeout=30)
 
 
-def poll_until_done(url: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = requests.get(url, headers=ALICE, timeout=5).json()
-        if job["status"] in ("complete", "failed"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"{url} still {job['status']} after {timeout} s")
-
-
 def round_trip(service, data: bytes, filename: str):
     accepted = submit(service, data, filename)
     assert accepted.status_code == 202, accepted.text
-    job = poll_until_done(accepted.headers["Location"])
+    job = poll_until_finished(accepted.headers["Location"])
     assert job["status"] == "complete", job
     download = requests.get(job["location"], headers=ALICE, timeout=5)
     assert download.status_code == 200
@@ -106,7 +97,7 @@ def test_no_key_is_401_over_http(service):
 
 def test_delete_a_finished_job_over_http(service):
     accepted = submit(service, images.jpeg(), "photo.jpg")
-    poll_until_done(accepted.headers["Location"])
+    poll_until_finished(accepted.headers["Location"])
     assert requests.delete(accepted.headers["Location"], headers=ALICE, timeout=5).status_code == 204
     assert requests.get(accepted.headers["Location"], headers=ALICE, timeout=5).status_code == 404
 
@@ -138,7 +129,7 @@ def test_metrics_move_as_jobs_are_submitted_and_finished(service):
 def test_logs_are_json_lines_with_ids_and_never_the_key(service):
     accepted = submit(service, images.jpeg(), "logged.jpg")
     job_id = accepted.json()["id"]
-    poll_until_done(accepted.headers["Location"])
+    poll_until_finished(accepted.headers["Location"])
     requests.get(f"{service['url']}/jobs/{job_id}", headers={"X-Request-ID": "trace-me-42", **ALICE}, timeout=5)
     time.sleep(0.5)  # let the processes write their lines
     events = []

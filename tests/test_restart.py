@@ -6,7 +6,8 @@ import requests
 
 from tests import images
 from tests.conftest import ALICE
-from tests.embedded import EmbeddedService, poll_until_finished
+from tests.embedded import EmbeddedService
+from tests.waiting import poll_until_finished
 
 
 def submit(service: EmbeddedService, count: int) -> list[str]:

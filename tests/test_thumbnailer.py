@@ -10,6 +10,7 @@ import pytest
 
 import storage
 from tests import images
+from tests.waiting import wait_for_terminal
 from storage.jobstore import input_key
 from storage.objects.local import LocalObjectStore
 from storage.queues.sqlite import SqliteQueue
@@ -162,16 +163,6 @@ def thumbnailer_process(backends):
     if process.poll() is None:
         process.kill()
         process.wait()
-
-
-def wait_for_terminal(backends, job_id, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = backends.jobs.load(job_id)
-        if job.status.is_terminal:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {job.status.value} after {timeout} s")
 
 
 class TestThumbnailerProcess:

@@ -13,7 +13,8 @@ import pytest
 
 import storage
 from tests import images
-from tests.test_thumbnailer import submit_directly, wait_for_terminal
+from tests.test_thumbnailer import submit_directly
+from tests.waiting import wait_for_terminal
 from thumbnailer.acks import Acknowledger
 from thumbnailer.worker import Worker
 

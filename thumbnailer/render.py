@@ -8,7 +8,7 @@ import struct
 import warnings
 from typing import BinaryIO
 
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image
 
 from thumbnailer.errors import CorruptImage, ImageTooLarge, UnsupportedImage
 
