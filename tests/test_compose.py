@@ -71,6 +71,14 @@ def test_elasticmq_hands_out_queue_urls_other_containers_can_reach():
     assert "-Xmx" in SERVICES["elasticmq"]["environment"]["JAVA_OPTS"]
 
 
+def test_elasticmq_keeps_its_messages_across_restarts():
+    volume = next(v for v in SERVICES["elasticmq"]["volumes"] if v.endswith(":/opt/elasticmq.conf:ro"))
+    conf = (ROOT / volume.split(":")[0]).read_text()
+    assert "messages-storage { enabled = true" in conf and "queues-storage { enabled = true" in conf
+    data = next(v for v in SERVICES["elasticmq"]["volumes"] if v.endswith(":/data"))
+    assert data.split(":")[0] in COMPOSE["volumes"]
+
+
 def test_the_bucket_compose_creates_is_the_one_the_code_uses():
     bucket = storage.Settings.from_env(env("service.env")).bucket
     assert f"local/{bucket}" in SERVICES["create-bucket"]["entrypoint"]
