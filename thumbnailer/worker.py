@@ -92,6 +92,8 @@ class Worker:
                 finally:
                     wait(list(self._in_flight))  # the jobs in hand finish
         finally:
+            if self._stop_requested:
+                self.webhooks.close()  # attempts in flight finish; pending retries are abandoned
             restore()
             log.info("thumbnailer stopped")
 
