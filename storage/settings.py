@@ -133,7 +133,10 @@ class Settings:
                     {urlparse(explicit).scheme, urlparse(self.queue_url).scheme} <= {"sqs", "http", "https"}):
                 raise ConfigurationError(f"{name} must use the same kind of queue as QUEUE_URL, not {explicit!r}")
             probe = dataclasses.replace(self, queue_url=explicit, queue_url_high="", queue_url_low="")
-            probe.queue_path if probe.queue_backend == "sqlite" else probe.queue_name
+            try:
+                probe.queue_path if probe.queue_backend == "sqlite" else probe.queue_name
+            except ConfigurationError as error:
+                raise ConfigurationError(str(error).replace("QUEUE_URL", name, 1)) from None
             return explicit
         if self.queue_backend == "sqlite":
             path = self.queue_path
