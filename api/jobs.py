@@ -18,7 +18,7 @@ from api.errors import RETRY_AFTER_SECONDS, error_response
 from api.options import read_options
 from api.uploads import read_upload
 from storage.job import output_path, status_path
-from storage.outputs import InvalidOutput
+from storage.outputs import InvalidOption
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -56,7 +56,7 @@ def submit():
     started = time.perf_counter()
     try:
         options = read_options(request, settings())
-    except InvalidOutput as error:
+    except InvalidOption as error:
         metrics.JOBS_REFUSED.labels(code=str(HTTPStatus.BAD_REQUEST.value)).inc()
         log.info("options refused", extra={"code": 400, "outcome": "refused", "reason": str(error)})
         return error_response(HTTPStatus.BAD_REQUEST, str(error), field=error.field)

@@ -11,7 +11,7 @@ import dataclasses
 
 from flask import Request
 
-from storage.outputs import DEFAULT_OUTPUTS, PRIORITIES, InvalidOutput, OutputSpec, parse_outputs
+from storage.outputs import DEFAULT_OUTPUTS, PRIORITIES, InvalidOption, OutputSpec, parse_outputs
 from storage.settings import Settings
 from thumbnailer.outputs import supported_formats
 from thumbnailer.webhooks import CallbackRefused, check_callback_url
@@ -27,7 +27,7 @@ class Options:
 
 
 def read_options(request: Request, settings: Settings) -> Options:
-    """Parse and check everything; raise InvalidOutput naming the bad field (the api answers 400)."""
+    """Parse and check everything; raise InvalidOption naming the bad field (the api answers 400)."""
     return Options(_outputs(request, settings), _priority(request), _callback_url(request, settings))
 
 
@@ -37,7 +37,7 @@ def _single(request: Request, name: str) -> str | None:
     if name in request.files:
         values += [part.read().decode("utf-8", "replace") for part in request.files.getlist(name)]
     if len(values) > 1:
-        raise InvalidOutput(name, "give it once, in the form or in the query")
+        raise InvalidOption(name, "give it once, in the form or in the query")
     return values[0] if values else None
 
 
@@ -46,7 +46,7 @@ def _outputs(request: Request, settings: Settings) -> tuple[OutputSpec, ...]:
     shorthand = {name: _single(request, name) for name in SHORTHAND}
     shorthand = {name: value for name, value in shorthand.items() if value is not None}
     if text is not None and shorthand:
-        raise InvalidOutput(sorted(shorthand)[0], "use either output=JSON or the single-output parameters")
+        raise InvalidOption(sorted(shorthand)[0], "use either output=JSON or the single-output parameters")
     if text is not None:
         return parse_outputs(text, settings.max_outputs, settings.max_output_side, supported_formats())
     if not shorthand:
@@ -55,18 +55,18 @@ def _outputs(request: Request, settings: Settings) -> tuple[OutputSpec, ...]:
         try:
             shorthand["quality"] = int(shorthand["quality"])
         except ValueError:
-            raise InvalidOutput("quality", "must be a whole number from 1 to 100") from None
+            raise InvalidOption("quality", "must be a whole number from 1 to 100") from None
     try:
         return (OutputSpec.from_dict(shorthand, "output", settings.max_output_side, supported_formats()),)
-    except InvalidOutput as error:
+    except InvalidOption as error:
         # The shorthand's fields are top-level parameters: name them so.
-        raise InvalidOutput(error.field.removeprefix("output."), str(error).split(": ", 1)[1]) from None
+        raise InvalidOption(error.field.removeprefix("output."), str(error).split(": ", 1)[1]) from None
 
 
 def _priority(request: Request) -> str:
     value = _single(request, "priority") or "normal"
     if value not in PRIORITIES:
-        raise InvalidOutput("priority", f"must be one of {', '.join(PRIORITIES)}, not {value!r}")
+        raise InvalidOption("priority", f"must be one of {', '.join(PRIORITIES)}, not {value!r}")
     return value
 
 
@@ -75,9 +75,9 @@ def _callback_url(request: Request, settings: Settings) -> str | None:
     if url is None:
         return None
     if not settings.webhook_secret:
-        raise InvalidOutput("callback_url", "webhooks are not enabled on this server (WEBHOOK_SECRET is unset)")
+        raise InvalidOption("callback_url", "webhooks are not enabled on this server (WEBHOOK_SECRET is unset)")
     try:
         check_callback_url(url, settings.webhook_allow_networks)
     except CallbackRefused as error:
-        raise InvalidOutput("callback_url", str(error)) from None
+        raise InvalidOption("callback_url", str(error)) from None
     return url

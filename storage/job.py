@@ -10,7 +10,7 @@ from enum import Enum
 from http import HTTPStatus
 
 from storage.errors import InvalidJob
-from storage.outputs import DEFAULT_OUTPUTS, PRIORITIES, InvalidOutput, OutputSpec
+from storage.outputs import DEFAULT_OUTPUTS, PRIORITIES, InvalidOption, OutputSpec
 
 
 class JobStatus(str, Enum):
@@ -122,7 +122,7 @@ class Job:
         try:
             self.outputs = tuple(spec if isinstance(spec, OutputSpec)
                                  else OutputSpec.from_dict(spec, "outputs", _STORED_MAX_SIDE) for spec in self.outputs)
-        except (InvalidOutput, TypeError) as error:
+        except (InvalidOption, TypeError) as error:
             raise InvalidJob(f"malformed outputs: {error}") from error
         if not self.outputs:
             raise InvalidJob("a job has at least one output")

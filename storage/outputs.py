@@ -1,6 +1,6 @@
 """What a job asks to be made: one or more outputs (size, format, fit mode), validated once.
 
-The api parses client input into OutputSpec objects (a bad one raises InvalidOutput naming the
+The api parses client input into OutputSpec objects (a bad one raises InvalidOption naming the
 field); the job document carries them as plain dicts; the thumbnailer renders from them.
 """
 
@@ -23,8 +23,8 @@ _ALIASES = {"jpg": "jpeg"}
 _KEYS = ("format", "size", "width", "height", "fit", "quality", "background")
 
 
-class InvalidOutput(ThumbnailsError):
-    """A client's output request is malformed; `field` names what to fix."""
+class InvalidOption(ThumbnailsError):
+    """A submission option (output, priority, callback_url) is malformed; `field` names what to fix."""
 
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
@@ -50,34 +50,34 @@ class OutputSpec:
                   formats: tuple[str, ...] = FORMATS) -> OutputSpec:
         """Validate one client- or storage-supplied output; errors name `field[.key]`."""
         if not isinstance(document, dict):
-            raise InvalidOutput(field, "each output must be a JSON object")
+            raise InvalidOption(field, "each output must be a JSON object")
         unknown = set(document) - set(_KEYS)
         if unknown:
-            raise InvalidOutput(f"{field}.{sorted(unknown)[0]}", f"unknown key; use {', '.join(_KEYS)}")
+            raise InvalidOption(f"{field}.{sorted(unknown)[0]}", f"unknown key; use {', '.join(_KEYS)}")
         width, height = _size(document, field, max_side)
         image_format = document.get("format", "auto")
         if not isinstance(image_format, str):
-            raise InvalidOutput(f"{field}.format", "must be a string")
+            raise InvalidOption(f"{field}.format", "must be a string")
         image_format = _ALIASES.get(image_format.lower(), image_format.lower())
         if image_format not in FORMATS:
-            raise InvalidOutput(f"{field}.format", f"unknown format {image_format!r}; use {', '.join(FORMATS)}")
+            raise InvalidOption(f"{field}.format", f"unknown format {image_format!r}; use {', '.join(FORMATS)}")
         if image_format not in formats:
-            raise InvalidOutput(f"{field}.format", f"{image_format} is not supported by this server's Pillow")
+            raise InvalidOption(f"{field}.format", f"{image_format} is not supported by this server's Pillow")
         fit = document.get("fit", "contain")
         if fit not in FITS:
-            raise InvalidOutput(f"{field}.fit", f"unknown fit {fit!r}; use {', '.join(FITS)}")
+            raise InvalidOption(f"{field}.fit", f"unknown fit {fit!r}; use {', '.join(FITS)}")
         quality = document.get("quality")
         if quality is not None and (not isinstance(quality, int) or isinstance(quality, bool)
                                     or not 1 <= quality <= 100):
-            raise InvalidOutput(f"{field}.quality", "must be a whole number from 1 to 100")
+            raise InvalidOption(f"{field}.quality", "must be a whole number from 1 to 100")
         background = document.get("background")
         if background is not None:
             if fit != "pad":
-                raise InvalidOutput(f"{field}.background", "only the pad fit uses a background")
+                raise InvalidOption(f"{field}.background", "only the pad fit uses a background")
             if not isinstance(background, str) or not (background == "transparent" or _COLOUR.match(background)):
-                raise InvalidOutput(f"{field}.background", "must be '#rrggbb', '#rrggbbaa' or 'transparent'")
+                raise InvalidOption(f"{field}.background", "must be '#rrggbb', '#rrggbbaa' or 'transparent'")
             if background == "transparent" and image_format == "jpeg":
-                raise InvalidOutput(f"{field}.background", "jpeg has no transparency")
+                raise InvalidOption(f"{field}.background", "jpeg has no transparency")
         return cls(width, height, image_format, fit, quality, background)
 
 
@@ -86,19 +86,19 @@ def _size(document: dict, field: str, max_side: int) -> tuple[int, int]:
         raw = document["size"]
         parts = re.split(r"[,x]", raw) if isinstance(raw, str) else raw
         if not isinstance(parts, list) or len(parts) != 2:
-            raise InvalidOutput(f"{field}.size", "must look like \"200,200\" or [200, 200]")
+            raise InvalidOption(f"{field}.size", "must look like \"200,200\" or [200, 200]")
         try:
             width, height = (int(part) if isinstance(part, (int, str)) and not isinstance(part, bool) else None
                              for part in parts)
         except ValueError:
-            raise InvalidOutput(f"{field}.size", "must be two whole numbers") from None
+            raise InvalidOption(f"{field}.size", "must be two whole numbers") from None
         name = f"{field}.size"
     else:
         width, height = document.get("width", DEFAULT_SIZE), document.get("height", DEFAULT_SIZE)
         name = f"{field}.width" if not _side_ok(width, max_side) else f"{field}.height"
     for side in (width, height):
         if not _side_ok(side, max_side):
-            raise InvalidOutput(name, f"each side must be a whole number from 1 to {max_side}")
+            raise InvalidOption(name, f"each side must be a whole number from 1 to {max_side}")
     return width, height
 
 
@@ -114,11 +114,11 @@ def parse_outputs(text: str, max_outputs: int, max_side: int, formats: tuple[str
     try:
         document = json.loads(text)
     except ValueError as error:
-        raise InvalidOutput("output", f"not valid JSON: {error}") from None
+        raise InvalidOption("output", f"not valid JSON: {error}") from None
     items = document if isinstance(document, list) else [document]
     if not items:
-        raise InvalidOutput("output", "ask for at least one output")
+        raise InvalidOption("output", "ask for at least one output")
     if len(items) > max_outputs:
-        raise InvalidOutput("output", f"{len(items)} outputs asked for; the limit is {max_outputs}")
+        raise InvalidOption("output", f"{len(items)} outputs asked for; the limit is {max_outputs}")
     return tuple(OutputSpec.from_dict(item, f"output[{index}]", max_side, formats)
                  for index, item in enumerate(items))
