@@ -137,6 +137,19 @@ def test_a_receiver_error_is_retried_and_each_attempt_recorded(hook_client, hook
         receiver.close()
 
 
+def test_a_redirect_is_final_and_not_followed(hook_client, hook_settings, backends):
+    receiver = Receiver(statuses=[302])
+    try:
+        job_id = submit(hook_client, images.jpeg(), receiver.url).get_json()["id"]
+        Worker(backends, hook_settings).work(burst=True)
+        [delivery] = wait_for_deliveries(backends, job_id, 1)
+        assert delivery["status"] == 302
+        time.sleep(0.5)  # (a retry would come after 0.1 s)
+        assert len(receiver.requests) == 1
+    finally:
+        receiver.close()
+
+
 def test_a_failed_job_is_posted_too(hook_settings, backends, receiver):
     job = submit_directly(backends, b"\x89PNG\r\n\x1a\n not really a PNG", receiver.url)
     Worker(backends, hook_settings).work(burst=True)

@@ -12,11 +12,11 @@ import hmac
 import ipaddress
 import json
 import logging
+import http.client
 import socket
+import ssl
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -29,6 +29,7 @@ EVENT_HEADER = "X-Thumbnails-Event"
 MAX_URL_LENGTH = 2048
 MAX_RECORD_CONFLICTS = 5
 DELIVERY_THREADS = 2
+MAX_RESPONSE_BYTES = 64 * 1024  # the most of a receiver's answer read (its body is ignored)
 # Cloud metadata services that are not caught by the link-local/private checks (AWS's IPv6 one).
 _METADATA = (ipaddress.ip_network("fd00:ec2::254/128"), ipaddress.ip_network("100.100.100.200/32"))
 
@@ -37,9 +38,10 @@ class CallbackRefused(ThumbnailsError):
     """The callback URL is malformed or points at an address the service must not reach."""
 
 
-def check_callback_url(url: str, allowed_networks: tuple[str, ...] = ()) -> None:
+def check_callback_url(url: str, allowed_networks: tuple[str, ...] = ()) -> str:
     """Refuse URLs that are not http(s) or whose host resolves to loopback, private, link-local,
-    metadata or otherwise special addresses, unless an allowed network contains the address."""
+    metadata or otherwise special addresses, unless an allowed network contains the address.
+    Return the checked address to connect to (so a second DNS answer cannot differ)."""
     if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
         raise CallbackRefused(f"must be an http or https URL of at most {MAX_URL_LENGTH} characters")
     parts = urlsplit(url)
@@ -62,6 +64,7 @@ def check_callback_url(url: str, allowed_networks: tuple[str, ...] = ()) -> None
             continue
         if _is_internal(address):
             raise CallbackRefused(f"host {parts.hostname!r} resolves to {address}, an internal address")
+    return infos[0][4][0]
 
 
 def _is_internal(address) -> bool:
@@ -74,14 +77,42 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect could lead past the address check: treat it as the receiver's answer."""
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the address that was checked, whatever DNS answers now; Host stays the name."""
 
-    def redirect_request(self, *args, **kwargs):
-        return None
+    def __init__(self, host: str, port: int, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """As above, with TLS verified against the host name (SNI and certificate)."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float):
+        self.tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self.tls)
+        self.address = address
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self.tls.wrap_socket(raw, server_hostname=self.host)
+
+
+def post(url: str, address: str, body: bytes, headers: dict, timeout: float) -> int:
+    """POST to the checked address; redirects are not followed (they could lead past the check)."""
+    parts = urlsplit(url)
+    pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    connection = pinned(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), address, timeout)
+    try:
+        connection.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body, headers)
+        response = connection.getresponse()
+        response.read(MAX_RESPONSE_BYTES)
+        return response.status
+    finally:
+        connection.close()
 
 
 class WebhookSender:
@@ -115,31 +146,29 @@ class WebhookSender:
                     return
             status, error = self._attempt(url, event, body)
             self._record(job_id, status, error)
-            if status is not None and (200 <= status < 300 or (400 <= status < 500 and status != 429)):
-                return  # delivered, or the receiver refuses it for good
+            if status is not None and status < 500 and status != 429:
+                return  # delivered, or final: a redirect (not followed) or the receiver refusing it
             if error and error.startswith("refused"):
                 return
         log.warning("webhook given up", extra={"job_id": job_id, "attempts": self.attempts})
 
     def _attempt(self, url: str, event: str, body: bytes) -> tuple[int | None, str | None]:
         try:
-            check_callback_url(url, self.allowed_networks)  # again: DNS may have changed since submit
+            address = check_callback_url(url, self.allowed_networks)  # again: DNS may have changed
         except CallbackRefused as error:
             return None, f"refused: {error}"
         timestamp = int(time.time())
-        request = urllib.request.Request(url, data=body, method="POST", headers={
+        headers = {
             "Content-Type": "application/json",
             "User-Agent": "thumbnails-webhook/1",
             EVENT_HEADER: f"job.{event}",
             SIGNATURE_HEADER: f"t={timestamp},v1={signature(self.secret, timestamp, body)}",
-        })
+        }
         try:
-            with _opener.open(request, timeout=self.timeout_seconds) as response:
-                return response.status, None
-        except urllib.error.HTTPError as error:
-            return error.code, f"receiver answered {error.code}"
-        except (urllib.error.URLError, OSError, ValueError) as error:
+            status = post(url, address, body, headers, self.timeout_seconds)
+        except (OSError, http.client.HTTPException, ValueError) as error:
             return None, f"{type(error).__name__}: {error}"
+        return status, None if 200 <= status < 300 else f"receiver answered {status}"
 
     def _record(self, job_id: str, status: int | None, error: str | None) -> None:
         """Add the attempt to the job document; a concurrent change is re-read, not overwritten."""
