@@ -55,3 +55,28 @@ def test_receipts_go_back_to_the_queue_they_came_from(backends):
     assert message.receipt.startswith("low:")
     inbox.delete([message.receipt])
     assert inbox.receive(1, 1) == []
+
+
+def test_the_api_sends_each_priority_to_its_queue(client, backends):
+    import io
+
+    ids = {}
+    for priority in ("high", "low"):
+        response = client.post(f"/jobs?priority={priority}", data={"image": (io.BytesIO(images.jpeg()), "a.jpg")},
+                               content_type="multipart/form-data")
+        assert response.status_code == 202 and response.get_json()["priority"] == priority
+        ids[priority] = response.get_json()["id"]
+    assert [m.body for m in backends.high.receive(wait_seconds=5)] == [ids["high"]]
+    assert [m.body for m in backends.low.receive(wait_seconds=5)] == [ids["low"]]
+    assert backends.queue.receive(wait_seconds=1) == []
+
+
+def test_embedded_priority_queues_are_sibling_files(tmp_path):
+    settings = storage.Settings.from_env({"DATA_DIR": str(tmp_path)})
+    embedded = storage.connect(settings)
+    embedded.ensure()
+    embedded.queue_for("low").send("low job")
+    embedded.queue_for("high").send("high job")
+    assert sorted(path.name for path in tmp_path.glob("queue*.db")) == ["queue-high.db", "queue-low.db", "queue.db"]
+    assert [m.body for m in embedded.inbox.receive(10, 1)] == ["high job"]
+    assert [m.body for m in embedded.inbox.receive(10, 1)] == ["low job"]
