@@ -18,7 +18,7 @@ def healthz():
 @blueprint.get("/readyz")
 def readyz():
     """Ready when both the object store and the queue answer; say which one does not."""
-    checks = {"storage": backends().objects.ping, "queue": backends().queue.ping}
+    checks = {"storage": backends().objects.ping, "queue": backends().inbox.ping}
     results = {}
     for name, ping in checks.items():
         try:

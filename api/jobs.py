@@ -15,8 +15,10 @@ from api import metrics
 from api.auth import require_owner
 from api.context import backends, settings
 from api.errors import RETRY_AFTER_SECONDS, error_response
+from api.options import read_options
 from api.uploads import read_upload
-from storage.job import status_path
+from storage.job import output_path, status_path
+from storage.outputs import InvalidOption
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -28,6 +30,8 @@ CANCEL_ATTEMPTS = 3
 def _job_response(job: storage.Job, status: int = HTTPStatus.OK) -> Response:
     document = job.to_dict()
     document["location"] = urljoin(request.url_root, job.location.lstrip("/"))
+    for index, output in enumerate(document["outputs"]):
+        output["url"] = urljoin(request.url_root, output_path(job.id, index).lstrip("/"))
     response = jsonify(document)
     response.status_code = status
     return response
@@ -42,7 +46,7 @@ def _load_job(job_id: str) -> storage.Job:
     if job is None or job.owner != g.owner:
         raise NotFound("no such job")  # the same words whether missing or not yours
     if job.is_expired(settings().retention_seconds):
-        backends().jobs.delete_data(job.id)
+        backends().jobs.delete_data(job.id, len(job.outputs))
         raise Gone(f"job {job.id} finished more than {settings().retention_seconds} s ago; its data was removed")
     return job
 
@@ -51,17 +55,24 @@ def _load_job(job_id: str) -> storage.Job:
 def submit():
     started = time.perf_counter()
     try:
+        options = read_options(request, settings())
+    except InvalidOption as error:
+        metrics.JOBS_REFUSED.labels(code=str(HTTPStatus.BAD_REQUEST.value)).inc()
+        log.info("options refused", extra={"code": 400, "outcome": "refused", "reason": str(error)})
+        return error_response(HTTPStatus.BAD_REQUEST, str(error), field=error.field)
+    try:
         upload = read_upload(request, settings().max_upload_bytes, settings().max_image_pixels)
     except HTTPException as error:
         metrics.JOBS_REFUSED.labels(code=str(error.code)).inc()
         log.info("upload refused", extra={"code": error.code, "outcome": "refused", "reason": error.description})
         raise
-    job = storage.Job(owner=g.owner)
+    job = storage.Job(owner=g.owner, outputs=options.outputs, priority=options.priority,
+                      callback_url=options.callback_url)
     jobs = backends().jobs
     jobs.save_input(job.id, upload.stream, upload.content_type)
     jobs.save(job)
     try:
-        backends().queue.send(job.id)
+        backends().queue_for(job.priority).send(job.id)
     except (storage.TransientError, storage.NotFound) as error:
         # NotFound: the queue itself is gone (an in-memory ElasticMQ that restarted): still a
         # service outage for the client, not a missing resource.
@@ -89,12 +100,20 @@ def status(job_id: str):
 
 @blueprint.get("/<job_id>/thumbnail")
 def thumbnail(job_id: str):
+    """The first output (for a default request, the one 100x100 thumbnail)."""
+    return output(job_id, 0)
+
+
+@blueprint.get("/<job_id>/outputs/<int:index>")
+def output(job_id: str, index: int):
     job = _load_job(job_id)
+    if index >= len(job.outputs):
+        raise NotFound(f"job {job.id} has {len(job.outputs)} outputs, numbered from 0")
     if job.status is not storage.JobStatus.COMPLETE:
         message = (f"job {job.status.value}: {job.message}" if job.status.is_terminal
                    else f"job is {job.status.value}; the thumbnail is not ready yet")
         return error_response(HTTPStatus.CONFLICT, message, status=job.status.value)
-    stored = backends().jobs.load_thumbnail(job.id)
+    stored = backends().jobs.load_output(job.id, index)
     response = Response(stored.data, content_type=stored.content_type)
     response.cache_control.private = True
     response.cache_control.max_age = THUMBNAIL_MAX_AGE_SECONDS
@@ -109,7 +128,7 @@ def cancel(job_id: str):
         job = _load_job(job_id)
         previous = job.status.value
         if job.status.is_terminal:
-            backends().jobs.delete_all(job.id)
+            backends().jobs.delete_all(job.id, len(job.outputs))
             log.info("job deleted", extra={"job_id": job.id, "outcome": "deleted", "previous_status": previous})
             metrics.JOBS_CANCELLED.labels(previous_status=previous).inc()
             return Response(status=HTTPStatus.NO_CONTENT)
@@ -118,7 +137,7 @@ def cancel(job_id: str):
             backends().jobs.save(job)  # only if no thumbnailer changed the job since we read it
         except storage.Conflict:
             continue  # a thumbnailer moved it on: decide again on what it is now
-        backends().jobs.delete_data(job.id)
+        backends().jobs.delete_data(job.id, len(job.outputs))
         log.info("job cancelled", extra={"job_id": job.id, "outcome": "cancelled", "previous_status": previous})
         metrics.JOBS_CANCELLED.labels(previous_status=previous).inc()
         return _job_response(job)

@@ -47,5 +47,5 @@ def metrics():
     else:
         registry = REGISTRY
     queue_registry = CollectorRegistry()
-    queue_registry.register(QueueDepth(backends().queue))
+    queue_registry.register(QueueDepth(backends().inbox))  # all priorities together
     return Response(generate_latest(registry) + generate_latest(queue_registry), content_type=CONTENT_TYPE_LATEST)

@@ -24,17 +24,37 @@ class Backends:
     """The clients a process needs, built once at start-up and shared."""
 
     objects: ObjectStore
-    queue: Queue
+    queue: Queue  # the normal-priority queue: what callers that know no priority use
+    high: Queue | None = None
+    low: Queue | None = None
 
     @functools.cached_property
     def jobs(self) -> JobStore:
         return JobStore(self.objects)
 
+    def queue_for(self, priority: str) -> Queue:
+        """Where a job of this priority is sent (normal when no priority queues are configured)."""
+        chosen = {"high": self.high, "low": self.low}.get(priority)
+        return chosen if chosen is not None else self.queue
+
+    @functools.cached_property
+    def inbox(self) -> Queue:
+        """What a thumbnailer receives from: all priorities by their schedule, or the one queue."""
+        if self.high is None or self.low is None:
+            return self.queue
+        from storage.queues.priority import PriorityQueues
+
+        return PriorityQueues({"high": self.high, "normal": self.queue, "low": self.low})
+
+    @property
+    def queues(self) -> list[Queue]:
+        return [queue for queue in (self.high, self.queue, self.low) if queue is not None]
+
     def ensure(self) -> None:
         """Create what is missing. Both are tried even when one is unreachable, so that a process
         started during a storage outage still creates its queue; the first failure is raised."""
         failures = []
-        for backend in (self.objects, self.queue):
+        for backend in (self.objects, *self.queues):
             try:
                 backend.ensure()
             except TransientError as error:
@@ -45,7 +65,9 @@ class Backends:
 
 def connect(settings: Settings) -> Backends:
     """Build the object store and queue that the settings' URLs name."""
-    return Backends(_object_store(settings), _queue(settings))
+    return Backends(_object_store(settings), _queue(settings, settings.queue_url),
+                    _queue(settings, settings.priority_queue_url("high")),
+                    _queue(settings, settings.priority_queue_url("low")))
 
 
 def _object_store(settings: Settings) -> ObjectStore:
@@ -59,7 +81,8 @@ def _object_store(settings: Settings) -> ObjectStore:
     return S3ObjectStore(make_client("s3", settings.s3_addressing_style), settings.bucket)
 
 
-def _queue(settings: Settings) -> Queue:
+def _queue(settings: Settings, url: str) -> Queue:
+    settings = dataclasses.replace(settings, queue_url=url, queue_url_high="", queue_url_low="")
     if settings.queue_backend == "sqlite":
         from storage.queues.sqlite import SqliteQueue
 

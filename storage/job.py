@@ -10,6 +10,7 @@ from enum import Enum
 from http import HTTPStatus
 
 from storage.errors import InvalidJob
+from storage.outputs import DEFAULT_OUTPUTS, PRIORITIES, InvalidOption, OutputSpec
 
 
 class JobStatus(str, Enum):
@@ -54,6 +55,15 @@ def thumbnail_path(job_id: str) -> str:
     return f"/jobs/{job_id}/thumbnail"
 
 
+def output_path(job_id: str, index: int) -> str:
+    return f"/jobs/{job_id}/outputs/{index}"
+
+
+# A stored document is trusted to this size; the api enforces the configured, smaller limit.
+_STORED_MAX_SIDE = 65535
+_DELIVERY_KEYS = {"at", "status", "error"}
+
+
 def _now() -> datetime:
     """Now, to the millisecond: what the JSON form keeps, so round trips are exact."""
     moment = datetime.now(timezone.utc)
@@ -85,6 +95,11 @@ class Job:
     location: str = ""
     code: int = HTTPStatus.ACCEPTED
     message: str = "waiting for a thumbnailer"
+    outputs: tuple[OutputSpec, ...] = DEFAULT_OUTPUTS
+    priority: str = "normal"
+    callback_url: str | None = None
+    # One record per webhook attempt: {"at": time, "status": HTTP status or null, "error": text or null}.
+    deliveries: list[dict] = dataclasses.field(default_factory=list)
     # The stored version this copy was read or written at (not part of the document): lets
     # JobStore.save refuse to overwrite a change made by someone else in between.
     version: str | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -101,6 +116,23 @@ class Job:
             raise InvalidJob("owner, message and location must be strings")
         if not self.location:
             self.location = status_path(self.id)
+        self._validate_delivery_fields()
+
+    def _validate_delivery_fields(self) -> None:
+        try:
+            self.outputs = tuple(spec if isinstance(spec, OutputSpec)
+                                 else OutputSpec.from_dict(spec, "outputs", _STORED_MAX_SIDE) for spec in self.outputs)
+        except (InvalidOption, TypeError) as error:
+            raise InvalidJob(f"malformed outputs: {error}") from error
+        if not self.outputs:
+            raise InvalidJob("a job has at least one output")
+        if self.priority not in PRIORITIES:
+            raise InvalidJob(f"unknown priority: {self.priority!r}")
+        if self.callback_url is not None and not isinstance(self.callback_url, str):
+            raise InvalidJob("callback_url must be a string or null")
+        if not isinstance(self.deliveries, list) or not all(
+                isinstance(item, dict) and set(item) == _DELIVERY_KEYS for item in self.deliveries):
+            raise InvalidJob(f"deliveries must be a list of objects with {', '.join(sorted(_DELIVERY_KEYS))}")
 
     # -- transitions -------------------------------------------------------
 
@@ -125,6 +157,9 @@ class Job:
         self._move_to(JobStatus.CANCELLED, HTTPStatus.OK, "cancelled by its owner")
         self.location = status_path(self.id)
 
+    def record_delivery(self, status: int | None, error: str | None) -> None:
+        self.deliveries.append({"at": _format_time(_now()), "status": status, "error": error})
+
     def is_expired(self, retention_seconds: int, now: datetime | None = None) -> bool:
         """Finished longer ago than the retention period: its data is due for removal."""
         if self.finish is None:
@@ -143,6 +178,10 @@ class Job:
             "location": self.location,
             "code": self.code,
             "message": self.message,
+            "outputs": [spec.to_dict() for spec in self.outputs],
+            "priority": self.priority,
+            "callback_url": self.callback_url,
+            "deliveries": list(self.deliveries),
         }
 
     def to_json(self) -> str:

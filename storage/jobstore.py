@@ -6,6 +6,7 @@ from typing import BinaryIO
 
 from storage.errors import InvalidJob, NotFound
 from storage.job import Job, parse_job_id
+from storage.outputs import HARD_MAX_OUTPUTS
 from storage.objects.base import ObjectStore, StoredObject
 
 JOB_CONTENT_TYPE = "application/json"
@@ -23,6 +24,11 @@ def input_key(job_id: str) -> str:
 
 def thumbnail_key(job_id: str) -> str:
     return f"{PREFIX}{parse_job_id(job_id)}/thumbnail"
+
+
+def output_key(job_id: str, index: int) -> str:
+    """Output 0 is the historic thumbnail; the others sit beside it."""
+    return thumbnail_key(job_id) if index == 0 else f"{PREFIX}{parse_job_id(job_id)}/output-{index}"
 
 
 class JobStore:
@@ -64,13 +70,20 @@ class JobStore:
     def load_thumbnail(self, job_id: str) -> StoredObject:
         return self.objects.get(thumbnail_key(job_id))
 
-    def delete_data(self, job_id: str) -> None:
-        """Remove the input and thumbnail, keeping the document as a record."""
-        self.objects.delete(input_key(job_id))
-        self.objects.delete(thumbnail_key(job_id))
+    def save_output(self, job_id: str, index: int, data: bytes, content_type: str) -> None:
+        self.objects.put(output_key(job_id, index), data, content_type)
 
-    def delete_all(self, job_id: str) -> None:
-        self.delete_data(job_id)
+    def load_output(self, job_id: str, index: int) -> StoredObject:
+        return self.objects.get(output_key(job_id, index))
+
+    def delete_data(self, job_id: str, output_count: int = HARD_MAX_OUTPUTS) -> None:
+        """Remove the input and every output, keeping the document as a record."""
+        self.objects.delete(input_key(job_id))
+        for index in range(output_count):
+            self.objects.delete(output_key(job_id, index))
+
+    def delete_all(self, job_id: str, output_count: int = HARD_MAX_OUTPUTS) -> None:
+        self.delete_data(job_id, output_count)
         self.objects.delete(job_key(job_id))
 
     def expire_after(self, retention_seconds: int) -> None:

@@ -13,12 +13,14 @@ AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_MAX_ATTEMPTS, AWS_RETRY_MODE).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
 from storage.errors import ConfigurationError
+from storage.outputs import HARD_MAX_OUTPUTS
 
 MIB = 1024 * 1024
 DEFAULT_DATA_DIR = "data"
@@ -47,6 +49,17 @@ class Settings:
     thumbnailer_processes: int | None = None
     # Jobs each thumbnailer process holds at once: one renders while the others read and write.
     thumbnailer_threads: int = 4
+    max_outputs: int = 8
+    max_output_side: int = 2048
+    # Priority queues; empty: derived from QUEUE_URL (name-high / name-low, or a sibling file).
+    queue_url_high: str = ""
+    queue_url_low: str = ""
+    webhook_secret: str = ""
+    webhook_timeout_seconds: float = 5.0
+    webhook_attempts: int = 4
+    webhook_backoff_seconds: float = 2.0
+    # CIDR networks a callback may reach even though they are loopback/private (e.g. 127.0.0.1/32).
+    webhook_allow_networks: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
@@ -79,6 +92,15 @@ class Settings:
             "data_dir": str(data_dir),
             "thumbnailer_processes": _positive_int(environ, "THUMBNAILER_PROCESSES", cls.thumbnailer_processes),
             "thumbnailer_threads": _positive_int(environ, "THUMBNAILER_THREADS", cls.thumbnailer_threads),
+            "max_outputs": _positive_int(environ, "MAX_OUTPUTS", cls.max_outputs),
+            "max_output_side": _positive_int(environ, "MAX_OUTPUT_SIDE", cls.max_output_side),
+            "queue_url_high": _optional(environ, "QUEUE_URL_HIGH"),
+            "queue_url_low": _optional(environ, "QUEUE_URL_LOW"),
+            "webhook_secret": environ.get("WEBHOOK_SECRET", "").strip(),
+            "webhook_timeout_seconds": _positive_float(environ, "WEBHOOK_TIMEOUT_SECONDS", cls.webhook_timeout_seconds),
+            "webhook_attempts": _positive_int(environ, "WEBHOOK_ATTEMPTS", cls.webhook_attempts),
+            "webhook_backoff_seconds": _positive_float(environ, "WEBHOOK_BACKOFF_SECONDS", cls.webhook_backoff_seconds),
+            "webhook_allow_networks": _networks(environ, "WEBHOOK_ALLOW_NETWORKS"),
         }
         values.update(overrides)
         settings = cls(**values)
@@ -95,6 +117,34 @@ class Settings:
             self.queue_name
         else:
             self.queue_path
+        for priority in ("high", "low"):
+            self.priority_queue_url(priority)
+        if self.max_outputs > HARD_MAX_OUTPUTS:
+            raise ConfigurationError(f"MAX_OUTPUTS must be at most {HARD_MAX_OUTPUTS}, not {self.max_outputs}")
+
+    def priority_queue_url(self, priority: str) -> str:
+        """The queue for a priority: QUEUE_URL_HIGH / QUEUE_URL_LOW, else derived from QUEUE_URL."""
+        if priority == "normal":
+            return self.queue_url
+        explicit = self.queue_url_high if priority == "high" else self.queue_url_low
+        name = f"QUEUE_URL_{priority.upper()}"
+        if explicit:
+            if urlparse(explicit).scheme != urlparse(self.queue_url).scheme and not (
+                    {urlparse(explicit).scheme, urlparse(self.queue_url).scheme} <= {"sqs", "http", "https"}):
+                raise ConfigurationError(f"{name} must use the same kind of queue as QUEUE_URL, not {explicit!r}")
+            probe = dataclasses.replace(self, queue_url=explicit, queue_url_high="", queue_url_low="")
+            try:
+                probe.queue_path if probe.queue_backend == "sqlite" else probe.queue_name
+            except ConfigurationError as error:
+                raise ConfigurationError(str(error).replace("QUEUE_URL", name, 1)) from None
+            return explicit
+        if self.queue_backend == "sqlite":
+            path = self.queue_path
+            return f"sqlite://{path.with_name(f'{path.stem}-{priority}{path.suffix}').as_posix()}"
+        url = urlparse(self.queue_url)
+        if url.scheme == "sqs":
+            return f"sqs://{url.netloc}-{priority}"
+        return self.queue_url.rstrip("/") + f"-{priority}"
 
     @property
     def storage_backend(self) -> str:
@@ -190,6 +240,30 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int | None) ->
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive, not {value}")
     return value
+
+
+def _positive_float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
+    if not value > 0:
+        raise ConfigurationError(f"{name} must be positive, not {raw}")
+    return value
+
+
+def _networks(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated CIDR networks (a bare address means just that one)."""
+    raw = [part.strip() for part in environ.get(name, "").split(",") if part.strip()]
+    for part in raw:
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ConfigurationError(f"{name} must list CIDR networks like 127.0.0.1/32, not {part!r}") from None
+    return tuple(raw)
 
 
 def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:

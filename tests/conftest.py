@@ -81,8 +81,9 @@ def backends(settings):
     backends = storage.connect(settings)
     backends.ensure()
     yield backends
-    assert isinstance(backends.queue, SqsQueue)
-    backends.queue.delete_queue()
+    for queue in backends.queues:
+        assert isinstance(queue, SqsQueue)
+        queue.delete_queue()
 
 
 @pytest.fixture

@@ -66,15 +66,15 @@ class TestHeartbeat:
         settings, backends = short
         job = submit_directly(backends, images.jpeg())
         rendering = threading.Event()
-        real_render = worker_module.render
+        real_render = worker_module.render_outputs
 
-        def slow_render(data, spec):
+        def slow_render(data, specs, max_pixels):
             rendering.set()
             # Three visibility timeouts: long enough for a redelivery without the heartbeat.
             threading.Event().wait(3 * SHORT_VISIBILITY_SECONDS)
-            return real_render(data, spec)
+            return real_render(data, specs, max_pixels)
 
-        monkeypatch.setattr(worker_module, "render", slow_render)
+        monkeypatch.setattr(worker_module, "render_outputs", slow_render)
         [message] = backends.queue.receive(wait_seconds=5)
         worker = threading.Thread(target=Worker(backends, settings).handle, args=(message,))
         worker.start()

@@ -64,6 +64,14 @@ def test_redelivery_may_restart_processing():
     {"code": 99},
     {"code": "200"},
     {"message": 5},
+    {"priority": "urgent"},
+    {"outputs": []},
+    {"outputs": [{"format": "gif"}]},
+    {"outputs": [{"size": "0,10"}]},
+    {"outputs": "100x100"},
+    {"callback_url": 5},
+    {"deliveries": [{"status": 200}]},
+    {"deliveries": {}},
 ])
 def test_malformed_documents_are_refused(change):
     document = dict(Job().to_dict(), **change)
@@ -102,3 +110,20 @@ def test_expiry_counts_from_finish():
 def test_empty_owner_is_refused():
     with pytest.raises(InvalidJob):
         Job(owner="")
+
+
+def test_outputs_priority_callback_and_deliveries_round_trip():
+    from storage.outputs import OutputSpec
+
+    job = Job(outputs=(OutputSpec(200, 120, "webp", "cover", 70), OutputSpec(64, 64, "png", "pad", None, "#ffffff")),
+              priority="high", callback_url="https://example.com/hook")
+    job.record_delivery(500, "receiver answered 500")
+    assert Job.from_json(job.to_json()) == job
+
+
+def test_a_document_from_before_outputs_existed_still_loads():
+    document = {key: value for key, value in Job().to_dict().items()
+                if key not in ("outputs", "priority", "callback_url", "deliveries")}
+    job = Job.from_dict(document)
+    assert [spec.to_dict() for spec in job.outputs] == [Job().outputs[0].to_dict()]
+    assert (job.priority, job.callback_url, job.deliveries) == ("normal", None, [])

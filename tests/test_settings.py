@@ -77,3 +77,29 @@ def test_embedded_backends_may_be_named_explicitly(tmp_path):
 def test_a_partial_or_mistyped_backend_is_an_error_never_a_local_fallback(environ, variable):
     with pytest.raises(ConfigurationError, match=variable):
         Settings.from_env(environ)
+
+
+def test_priority_queues_are_derived_from_queue_url_unless_set():
+    settings = Settings.from_env(BASE)
+    assert [settings.priority_queue_url(p) for p in ("high", "normal", "low")] == [
+        "sqs://jobs-high", "sqs://jobs", "sqs://jobs-low"]
+    full = Settings.from_env(dict(BASE, QUEUE_URL="https://sqs.eu-west-1.amazonaws.com/1234/jobs",
+                                  QUEUE_URL_LOW="sqs://bulk"))
+    assert full.priority_queue_url("high") == "https://sqs.eu-west-1.amazonaws.com/1234/jobs-high"
+    assert full.priority_queue_url("low") == "sqs://bulk"
+    embedded = Settings.from_env({"DATA_DIR": "/srv/thumbs"})
+    assert embedded.priority_queue_url("high") == "sqlite:///srv/thumbs/queue-high.db"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("QUEUE_URL_HIGH", "sqlite:///tmp/high.db"),  # another kind of queue than QUEUE_URL
+    ("QUEUE_URL_LOW", "sqs://"),
+    ("MAX_OUTPUTS", "0"),
+    ("MAX_OUTPUTS", "1000"),
+    ("MAX_OUTPUT_SIDE", "big"),
+    ("WEBHOOK_TIMEOUT_SECONDS", "-1"),
+    ("WEBHOOK_ALLOW_NETWORKS", "127.0.0.1/32,not-a-network"),
+])
+def test_delivery_settings_are_checked_naming_the_variable(name, value):
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env(dict(BASE, **{name: value}))

@@ -140,15 +140,15 @@ class TestWorkerEdges:
 
     def test_job_cancelled_while_rendering_has_its_output_discarded(self, backends, settings, monkeypatch):
         job = submit_directly(backends, images.jpeg())
-        real_render = worker_module.render
+        real_render = worker_module.render_outputs
 
-        def render_then_owner_cancels(data, spec):
+        def render_then_owner_cancels(data, specs, max_pixels):
             cancelled = backends.jobs.load(job.id)
             cancelled.cancel()
             backends.jobs.save(cancelled)
-            return real_render(data, spec)
+            return real_render(data, specs, max_pixels)
 
-        monkeypatch.setattr(worker_module, "render", render_then_owner_cancels)
+        monkeypatch.setattr(worker_module, "render_outputs", render_then_owner_cancels)
         run_worker(backends, settings)
         assert backends.jobs.load(job.id).status is storage.JobStatus.CANCELLED
         with pytest.raises(storage.NotFound):

@@ -75,7 +75,16 @@ def shrink(data: bytes, spec: ThumbnailSpec = ThumbnailSpec()) -> Image.Image:
     REDUCING_GAP times above the final size, other formats are reduced by a whole factor,
     and LANCZOS finishes. Orientation is applied to the small image, never the full one.
     """
-    image = open_image(data, spec.max_pixels)
+    return decode_scaled(data, spec.max_pixels, lambda size: fit(size, (spec.width, spec.height)))[0]
+
+
+def decode_scaled(data: bytes, max_pixels: int, target_of) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode once, straight to `target_of(upright size)`; return it upright, and the upright full size.
+
+    target_of maps the full image's size, EXIF orientation applied, to the wanted size in the
+    same orientation; the decode works in the stored orientation and turns the small result.
+    """
+    image = open_image(data, max_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -85,8 +94,10 @@ def shrink(data: bytes, spec: ThumbnailSpec = ThumbnailSpec()) -> Image.Image:
                 # become a blank thumbnail). JPEGs wait, to be decoded at reduced scale.
                 image.load()
             orientation = _orientation(image)
-            box = (spec.height, spec.width) if orientation in _TRANSPOSING else (spec.width, spec.height)
-            target = fit(image.size, box)
+            turned = orientation in _TRANSPOSING
+            upright = (image.height, image.width) if turned else image.size
+            wanted = target_of(upright)
+            target = (wanted[1], wanted[0]) if turned else wanted
             # A JPEG decodes at the smallest DCT scale still REDUCING_GAP x the fitted size (not
             # the box: a wide photo would decode at twice the scale it needs); a no-op otherwise.
             image.draft(None, (int(target[0] * REDUCING_GAP), int(target[1] * REDUCING_GAP)))
@@ -97,7 +108,7 @@ def shrink(data: bytes, spec: ThumbnailSpec = ThumbnailSpec()) -> Image.Image:
             image.load()  # a small image needs no resize: decode it here, where errors are caught
             image = _to_output_mode(image)
             method = _TRANSPOSE_METHODS.get(orientation)
-            return image.transpose(method) if method is not None else image
+            return (image.transpose(method) if method is not None else image), upright
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(str(error)) from error
     except _DECODE_ERRORS as error:

@@ -22,7 +22,8 @@ from thumbnailer import metrics
 from thumbnailer.acks import MAX_ACK_DELAY_SECONDS, Acknowledger
 from thumbnailer.errors import RenderError
 from thumbnailer.heartbeat import Heartbeat
-from thumbnailer.render import ThumbnailSpec, render
+from thumbnailer.outputs import render_outputs
+from thumbnailer.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30
@@ -58,13 +59,14 @@ class Worker:
 
     def __init__(self, backends: storage.Backends, settings: storage.Settings):
         self.jobs = backends.jobs
-        self.queue = backends.queue
-        self.acks = Acknowledger(backends.queue)
+        self.queue = backends.inbox  # every priority, high first (storage.queues.priority)
+        self.acks = Acknowledger(self.queue)
+        self.webhooks = WebhookSender(backends.jobs, settings)
         self.max_receives = settings.max_receives
         self.grace_seconds = settings.storage_grace_seconds
         self.retention_seconds = settings.retention_seconds
         self.visibility_timeout_seconds = settings.visibility_timeout_seconds
-        self.spec = ThumbnailSpec(max_pixels=settings.max_image_pixels)
+        self.max_image_pixels = settings.max_image_pixels
         self.threads = settings.thumbnailer_threads
         self._render_lock = threading.Lock()  # one render at a time: the process's core
         self._in_flight: set[Future] = set()
@@ -90,6 +92,8 @@ class Worker:
                 finally:
                     wait(list(self._in_flight))  # the jobs in hand finish
         finally:
+            if self._stop_requested:
+                self.webhooks.close()  # attempts in flight finish; pending retries are abandoned
             restore()
             log.info("thumbnailer stopped")
 
@@ -243,7 +247,7 @@ class Worker:
             if job.status.is_terminal:
                 if job.status is storage.JobStatus.CANCELLED:
                     # Cancelled, perhaps while we rendered: anything written for it goes.
-                    self.jobs.delete_data(job.id)
+                    self.jobs.delete_data(job.id, len(job.outputs))
                 log.info("job already finished; dropping the message", extra={"status": job.status.value})
                 self.acks.ack(message.receipt)
                 return
@@ -267,18 +271,20 @@ class Worker:
         try:
             with self._render_lock:
                 started = time.perf_counter()
-                thumbnail = render(source.data, self.spec)
+                outputs = render_outputs(source.data, job.outputs, self.max_image_pixels)
                 render_seconds = time.perf_counter() - started
         except RenderError as error:
             self._finish_failed(job, message, error.code, str(error))
             return
         metrics.RENDER_SECONDS.observe(render_seconds)
-        self.jobs.save_thumbnail(job.id, thumbnail.data, thumbnail.content_type)
+        for index, output in enumerate(outputs):
+            self.jobs.save_output(job.id, index, output.data, output.content_type)
         job.complete()
         self.jobs.save(job)  # a Conflict here (cancelled meanwhile, say) re-reads and decides again
         self.acks.ack(message.receipt)
-        self._record(job, "complete", render_ms=round(render_seconds * 1000, 1),
-                     size=f"{thumbnail.width}x{thumbnail.height}", content_type=thumbnail.content_type)
+        self.webhooks.send(job)
+        self._record(job, "complete", render_ms=round(render_seconds * 1000, 1), outputs=len(outputs),
+                     size=f"{outputs[0].width}x{outputs[0].height}", content_type=outputs[0].content_type)
 
     def _within_grace(self, since: float | None) -> bool:
         return since is not None and time.time() - since < self.grace_seconds
@@ -306,4 +312,5 @@ class Worker:
         job.fail(code, reason)
         self.jobs.save(job)
         self.acks.ack(message.receipt)
+        self.webhooks.send(job)
         self._record(job, "failed", reason=reason)

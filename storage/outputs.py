@@ -1,0 +1,124 @@
+"""What a job asks to be made: one or more outputs (size, format, fit mode), validated once.
+
+The api parses client input into OutputSpec objects (a bad one raises InvalidOption naming the
+field); the job document carries them as plain dicts; the thumbnailer renders from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+from storage.errors import ThumbnailsError
+
+FORMATS = ("auto", "jpeg", "png", "webp", "avif")
+FITS = ("contain", "cover", "pad")
+PRIORITIES = ("high", "normal", "low")
+DEFAULT_SIZE = 100
+# The most outputs any configuration may allow: bounds the keys delete_data removes.
+HARD_MAX_OUTPUTS = 32
+_COLOUR = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+_ALIASES = {"jpg": "jpeg"}
+_KEYS = ("format", "size", "width", "height", "fit", "quality", "background")
+
+
+class InvalidOption(ThumbnailsError):
+    """A submission option (output, priority, callback_url) is malformed; `field` names what to fix."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputSpec:
+    """One output. format 'auto' is the historic default: PNG for images with alpha, else JPEG."""
+
+    width: int = DEFAULT_SIZE
+    height: int = DEFAULT_SIZE
+    format: str = "auto"
+    fit: str = "contain"
+    quality: int | None = None
+    background: str | None = None  # '#rrggbb', '#rrggbbaa' or 'transparent'; pad only
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, document: dict, field: str = "output", max_side: int = 2048,
+                  formats: tuple[str, ...] = FORMATS) -> OutputSpec:
+        """Validate one client- or storage-supplied output; errors name `field[.key]`."""
+        if not isinstance(document, dict):
+            raise InvalidOption(field, "each output must be a JSON object")
+        unknown = set(document) - set(_KEYS)
+        if unknown:
+            raise InvalidOption(f"{field}.{sorted(unknown)[0]}", f"unknown key; use {', '.join(_KEYS)}")
+        width, height = _size(document, field, max_side)
+        image_format = document.get("format", "auto")
+        if not isinstance(image_format, str):
+            raise InvalidOption(f"{field}.format", "must be a string")
+        image_format = _ALIASES.get(image_format.lower(), image_format.lower())
+        if image_format not in FORMATS:
+            raise InvalidOption(f"{field}.format", f"unknown format {image_format!r}; use {', '.join(FORMATS)}")
+        if image_format not in formats:
+            raise InvalidOption(f"{field}.format", f"{image_format} is not supported by this server's Pillow")
+        fit = document.get("fit", "contain")
+        if fit not in FITS:
+            raise InvalidOption(f"{field}.fit", f"unknown fit {fit!r}; use {', '.join(FITS)}")
+        quality = document.get("quality")
+        if quality is not None and (not isinstance(quality, int) or isinstance(quality, bool)
+                                    or not 1 <= quality <= 100):
+            raise InvalidOption(f"{field}.quality", "must be a whole number from 1 to 100")
+        background = document.get("background")
+        if background is not None:
+            if fit != "pad":
+                raise InvalidOption(f"{field}.background", "only the pad fit uses a background")
+            if not isinstance(background, str) or not (background == "transparent" or _COLOUR.match(background)):
+                raise InvalidOption(f"{field}.background", "must be '#rrggbb', '#rrggbbaa' or 'transparent'")
+            if background == "transparent" and image_format == "jpeg":
+                raise InvalidOption(f"{field}.background", "jpeg has no transparency")
+        return cls(width, height, image_format, fit, quality, background)
+
+
+def _size(document: dict, field: str, max_side: int) -> tuple[int, int]:
+    if "size" in document:
+        raw = document["size"]
+        parts = re.split(r"[,x]", raw) if isinstance(raw, str) else raw
+        if not isinstance(parts, list) or len(parts) != 2:
+            raise InvalidOption(f"{field}.size", "must look like \"200,200\" or [200, 200]")
+        try:
+            width, height = (int(part) if isinstance(part, (int, str)) and not isinstance(part, bool) else None
+                             for part in parts)
+        except ValueError:
+            raise InvalidOption(f"{field}.size", "must be two whole numbers") from None
+        name = f"{field}.size"
+    else:
+        width, height = document.get("width", DEFAULT_SIZE), document.get("height", DEFAULT_SIZE)
+        name = f"{field}.width" if not _side_ok(width, max_side) else f"{field}.height"
+    for side in (width, height):
+        if not _side_ok(side, max_side):
+            raise InvalidOption(name, f"each side must be a whole number from 1 to {max_side}")
+    return width, height
+
+
+def _side_ok(value, max_side: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= max_side
+
+
+DEFAULT_OUTPUTS = (OutputSpec(),)
+
+
+def parse_outputs(text: str, max_outputs: int, max_side: int, formats: tuple[str, ...]) -> tuple[OutputSpec, ...]:
+    """The `output` request field: a JSON object or a list of them."""
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise InvalidOption("output", f"not valid JSON: {error}") from None
+    items = document if isinstance(document, list) else [document]
+    if not items:
+        raise InvalidOption("output", "ask for at least one output")
+    if len(items) > max_outputs:
+        raise InvalidOption("output", f"{len(items)} outputs asked for; the limit is {max_outputs}")
+    return tuple(OutputSpec.from_dict(item, f"output[{index}]", max_side, formats)
+                 for index, item in enumerate(items))

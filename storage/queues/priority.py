@@ -1,0 +1,89 @@
+"""Three queues (high, normal, low) read as one, high first, without starving low.
+
+Policy: each receive has a *first choice*, taken in turn from SCHEDULE (four high, two
+normal, one low in every seven receives). The first choice is tried first, then the others
+from high to low, each with a non-blocking receive; so under a steady load of every priority,
+high gets at least 4/7 of the batches, normal 2/7 and low 1/7, and a queue alone with work gets
+every batch. When all three are empty and the caller may wait, one long poll of at most
+IDLE_WAIT_SECONDS runs on the normal queue (where default requests go), then the other two are
+looked at again: an idle thumbnailer notices normal work at once and high or low work within
+about IDLE_WAIT_SECONDS, for three cheap requests a second while idle.
+
+Receipts carry their queue ("high:<receipt>"), so acknowledgements, heartbeats and hand-backs
+reach the queue a message came from, and callers see one Queue.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS, Message, Queue
+
+PRIORITIES = ("high", "normal", "low")
+SCHEDULE = ("high", "high", "normal", "high", "high", "normal", "low")
+IDLE_WAIT_SECONDS = 1
+
+
+class PriorityQueues(Queue):
+    """Receives from three queues by the schedule above; sends are made to one of them directly."""
+
+    def __init__(self, queues: dict[str, Queue], schedule: tuple[str, ...] = SCHEDULE,
+                 idle_wait_seconds: int = IDLE_WAIT_SECONDS):
+        self.queues = queues
+        self._turns = itertools.cycle(schedule)
+        self.idle_wait_seconds = idle_wait_seconds
+
+    def ensure(self) -> None:
+        for queue in self.queues.values():
+            queue.ensure()
+
+    def ping(self) -> None:
+        for queue in self.queues.values():
+            queue.ping()
+
+    def send(self, body: str) -> None:
+        self.queues["normal"].send(body)
+
+    def receive(self, max_messages: int = MAX_MESSAGES_PER_RECEIVE,
+                wait_seconds: int = MAX_WAIT_TIME_SECONDS) -> list[Message]:
+        first = next(self._turns)
+        order = (first, *(name for name in PRIORITIES if name != first))
+        messages = self._first_found(order, max_messages)
+        if messages or wait_seconds <= 0:
+            return messages
+        messages = self._tagged("normal", self.queues["normal"].receive(
+            max_messages, min(wait_seconds, self.idle_wait_seconds)))
+        return messages or self._first_found(("high", "low"), max_messages)
+
+    def _first_found(self, order: tuple[str, ...], max_messages: int) -> list[Message]:
+        for name in order:
+            messages = self.queues[name].receive(max_messages, 0)
+            if messages:
+                return self._tagged(name, messages)
+        return []
+
+    @staticmethod
+    def _tagged(name: str, messages: list[Message]) -> list[Message]:
+        return [Message(message.body, f"{name}:{message.receipt}", message.receive_count, message.sent_at)
+                for message in messages]
+
+    def _split(self, receipt: str) -> tuple[str, str]:
+        """(queue name, inner receipt); an untagged receipt came from the normal queue directly."""
+        name, separator, inner = receipt.partition(":")
+        return (name, inner) if separator and name in self.queues else ("normal", receipt)
+
+    def delete(self, receipts: list[str]) -> None:
+        grouped: dict[str, list[str]] = {}
+        for receipt in receipts:
+            name, inner = self._split(receipt)
+            grouped.setdefault(name, []).append(inner)
+        for name, inner in grouped.items():
+            self.queues[name].delete(inner)
+
+    def change_visibility(self, receipt: str, seconds: int) -> None:
+        name, inner = self._split(receipt)
+        self.queues[name].change_visibility(inner, seconds)
+
+    def approximate_depth(self) -> tuple[int, int]:
+        depths = [queue.approximate_depth() for queue in self.queues.values()]
+        return sum(depth[0] for depth in depths), sum(depth[1] for depth in depths)

@@ -1,0 +1,153 @@
+"""Several outputs per job: formats x fit modes, the request forms, and the refusals."""
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+import storage
+from storage.outputs import OutputSpec
+from tests import images
+from thumbnailer import outputs as outputs_module
+from thumbnailer.outputs import render_outputs, supported_formats
+from thumbnailer.render import render
+from thumbnailer.worker import Worker
+
+FORMATS = [name for name in ("jpeg", "png", "webp", "avif") if name in supported_formats()]
+FITS = ("contain", "cover", "pad")
+PIL_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
+BOXES = ((160, 160), (90, 40))
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+@pytest.mark.parametrize("image_format", FORMATS)
+@pytest.mark.parametrize("fit", FITS)
+@pytest.mark.parametrize("source", ["opaque", "alpha"])
+def test_each_format_and_fit(image_format, fit, source):
+    data = images.jpeg(400, 200) if source == "opaque" else images.png_with_alpha(300, 150)
+    specs = tuple(OutputSpec(width, height, image_format, fit) for width, height in BOXES)
+    made = render_outputs(data, specs)
+    assert len(made) == len(specs)
+    for spec, output in zip(specs, made):
+        image = decode(output.data)
+        assert image.format == PIL_NAMES[image_format]
+        assert output.content_type == f"image/{image_format}"
+        if fit == "contain":
+            assert image.width <= spec.width and image.height <= spec.height
+            assert spec.width in image.size or spec.height in image.size
+        else:
+            assert image.size == (spec.width, spec.height)
+        if image_format != "jpeg" and (source == "alpha" or fit == "pad"):
+            assert "A" in image.mode, "transparency must be kept"
+            assert image.getextrema()[-1][0] < 255
+
+
+def test_the_source_is_decoded_once_for_many_outputs(monkeypatch):
+    calls = []
+    real = outputs_module.decode_scaled
+
+    def counting(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(outputs_module, "decode_scaled", counting)
+    render_outputs(images.jpeg(800, 600), (OutputSpec(100, 100), OutputSpec(400, 400, "png", "cover"),
+                                          OutputSpec(50, 50, "webp", "pad")))
+    assert len(calls) == 1
+
+
+def test_the_default_output_is_the_historic_thumbnail():
+    for data in (images.jpeg(400, 300), images.png_with_alpha()):
+        assert render_outputs(data, (OutputSpec(),))[0] == render(data)
+
+
+def test_pad_uses_the_background_colour():
+    [output] = render_outputs(images.jpeg(400, 100), (OutputSpec(100, 100, "png", "pad", background="#00ff00"),))
+    image = decode(output.data).convert("RGB")
+    assert image.getpixel((50, 2)) == (0, 255, 0)
+
+
+# -- the api ---------------------------------------------------------------------------------
+
+
+def post(client, query: str = "", **fields):
+    data = {"image": (io.BytesIO(images.jpeg()), "photo.jpg"), **fields}
+    return client.post(f"/jobs{query}", data=data, content_type="multipart/form-data")
+
+
+def nothing_queued(backends) -> bool:
+    return all(queue.receive(wait_seconds=1) == [] for queue in backends.queues)
+
+
+@pytest.mark.parametrize("fields, query, field", [
+    ({"output": '[{"format": "gif"}]'}, "", "output[0].format"),
+    ({"output": '[{"size": "0,100"}]'}, "", "output[0].size"),
+    ({"output": '[{"size": "100,5000"}]'}, "", "output[0].size"),
+    ({"output": json.dumps([{"size": "10,10"}] * 9)}, "", "output"),
+    ({"output": '[{"format": "png",'}, "", "output"),
+    ({"output": '[{"fit": "stretch"}]'}, "", "output[0].fit"),
+    ({"output": '[{"quality": 0, "format": "webp"}]'}, "", "output[0].quality"),
+    ({}, "?format=bmp", "format"),
+    ({}, "?size=0x10", "size"),
+    ({}, "?priority=urgent", "priority"),
+    ({"callback_url": "ftp://example.com/hook"}, "", "callback_url"),
+])
+def test_bad_specs_are_refused_naming_the_field_and_nothing_is_queued(client, backends, fields, query, field):
+    response = post(client, query, **fields)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["field"] == field and field in body["message"]
+    assert nothing_queued(backends)
+
+
+def test_outputs_by_json_part_are_made_and_served(client, backends, settings):
+    spec = [{"format": "png", "size": "100,100"}, {"format": "webp", "size": "200,120", "fit": "cover"},
+            {"format": "jpeg", "width": 64, "height": 64, "fit": "pad", "quality": 70}]
+    response = post(client, output=(io.BytesIO(json.dumps(spec).encode()), "output.json", "application/json"))
+    assert response.status_code == 202, response.get_json()
+    job = response.get_json()
+    assert [output["url"] for output in job["outputs"]] == [
+        f"http://localhost/jobs/{job['id']}/outputs/{index}" for index in range(3)]
+    assert client.get(f"/jobs/{job['id']}/outputs/1").status_code == 409  # not ready yet
+    Worker(backends, settings).work(burst=True)
+
+    sizes = []
+    for index, expected in enumerate(("PNG", "WEBP", "JPEG")):
+        served = client.get(f"/jobs/{job['id']}/outputs/{index}")
+        assert served.status_code == 200
+        image = decode(served.data)
+        assert image.format == expected
+        sizes.append(image.size)
+    assert sizes == [(100, 50), (200, 120), (64, 64)]
+    assert client.get(f"/jobs/{job['id']}/thumbnail").data == client.get(f"/jobs/{job['id']}/outputs/0").data
+    assert client.get(f"/jobs/{job['id']}/outputs/3").status_code == 404
+    assert client.delete(f"/jobs/{job['id']}").status_code == 204
+    with pytest.raises(storage.NotFound):
+        backends.jobs.load_output(job["id"], 2)
+
+
+def test_outputs_by_query_shorthand(client, backends, settings):
+    response = post(client, "?format=webp&size=120,120&fit=pad&background=transparent")
+    assert response.status_code == 202, response.get_json()
+    job_id = response.get_json()["id"]
+    Worker(backends, settings).work(burst=True)
+    image = decode(client.get(f"/jobs/{job_id}/outputs/0").data)
+    assert (image.format, image.size, image.mode) == ("WEBP", (120, 120), "RGBA")
+
+
+def test_default_post_still_gives_one_100x100_thumbnail(client, backends, settings):
+    job_id = post(client).get_json()["id"]
+    Worker(backends, settings).work(burst=True)
+    job = client.get(f"/jobs/{job_id}").get_json()
+    assert job["status"] == "complete" and len(job["outputs"]) == 1
+    assert job["outputs"][0] | {"url": None} == {"width": 100, "height": 100, "format": "auto", "fit": "contain",
+                                                 "quality": None, "background": None, "url": None}
+    served = client.get(f"/jobs/{job_id}/thumbnail")
+    assert served.content_type == "image/jpeg" and served.data == render(images.jpeg()).data
+    assert decode(served.data).size == (100, 50)  # the upload is 400x200

@@ -1,0 +1,82 @@
+"""Priority queues: high work overtakes a backlog of low work, and low work still finishes."""
+
+import storage
+from storage.queues.base import Message, Queue
+from storage.queues.priority import PriorityQueues
+from tests import images
+from thumbnailer.worker import Worker
+
+
+def submit(backends, priority: str) -> storage.Job:
+    job = storage.Job(priority=priority)
+    backends.jobs.save_input(job.id, images.jpeg(), "image/jpeg")
+    backends.jobs.save(job)
+    backends.queue_for(priority).send(job.id)
+    return job
+
+
+def test_a_later_high_job_finishes_before_most_of_a_low_backlog(backends, settings):
+    low = [submit(backends, "low") for _ in range(16)]
+    high = submit(backends, "high")
+    Worker(backends, settings).work(burst=True)
+
+    finished = {job.id: backends.jobs.load(job.id) for job in (*low, high)}
+    assert all(job.status is storage.JobStatus.COMPLETE for job in finished.values()), "low jobs all finish"
+    high_finish = finished[high.id].finish
+    earlier = sum(finished[job.id].finish < high_finish for job in low)
+    assert earlier < len(low) // 2
+
+
+class FakeQueue(Queue):
+    """Always has work: what a steady load looks like to the schedule."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def receive(self, max_messages=10, wait_seconds=20):
+        return [Message(self.name, "r", 1)]
+
+    ensure = ping = lambda self: None
+    send = delete = lambda self, value: None
+    approximate_depth = lambda self: (1, 0)  # noqa: E731
+    change_visibility = lambda self, receipt, seconds: None  # noqa: E731
+
+
+def test_low_is_not_starved_under_a_steady_high_load():
+    queues = PriorityQueues({name: FakeQueue(name) for name in ("high", "normal", "low")})
+    served = [queues.receive(1, 0)[0].body for _ in range(70)]
+    assert served.count("low") == 10 and served.count("normal") == 20 and served.count("high") == 40
+
+
+def test_receipts_go_back_to_the_queue_they_came_from(backends):
+    inbox = backends.inbox
+    submit(backends, "low")
+    [message] = inbox.receive(1, 5)
+    assert message.receipt.startswith("low:")
+    inbox.delete([message.receipt])
+    assert inbox.receive(1, 1) == []
+
+
+def test_the_api_sends_each_priority_to_its_queue(client, backends):
+    import io
+
+    ids = {}
+    for priority in ("high", "low"):
+        response = client.post(f"/jobs?priority={priority}", data={"image": (io.BytesIO(images.jpeg()), "a.jpg")},
+                               content_type="multipart/form-data")
+        assert response.status_code == 202 and response.get_json()["priority"] == priority
+        ids[priority] = response.get_json()["id"]
+    assert [m.body for m in backends.high.receive(wait_seconds=5)] == [ids["high"]]
+    assert [m.body for m in backends.low.receive(wait_seconds=5)] == [ids["low"]]
+    assert backends.queue.receive(wait_seconds=1) == []
+
+
+def test_embedded_priority_queues_are_sibling_files(tmp_path):
+    settings = storage.Settings.from_env({"DATA_DIR": str(tmp_path)})
+    embedded = storage.connect(settings)
+    embedded.ensure()
+    embedded.queue_for("low").send("low job")
+    embedded.queue_for("high").send("high job")
+    assert sorted(path.name for path in tmp_path.glob("queue*.db")) == ["queue-high.db", "queue-low.db", "queue.db"]
+    assert [m.body for m in embedded.inbox.receive(10, 1)] == ["high job"]
+    assert [m.body for m in embedded.inbox.receive(10, 1)] == ["low job"]
