@@ -39,6 +39,10 @@ def build_parser(environ) -> argparse.ArgumentParser:
                         "(default: beside the image, as NAME.thumbnail.jpg or .png)")
     submit.add_argument("--url", default=default_url, help=url_help)
     submit.add_argument("--key", default=default_key, help=key_help)
+    submit.add_argument("--outputs", metavar="JSON",
+                        help='output specs, e.g. \'[{"format": "webp", "size": "300,300", "fit": "cover"}]\'')
+    submit.add_argument("--priority", choices=["high", "normal", "low"], help="the job's queue (default normal)")
+    submit.add_argument("--callback-url", help="POST the finished job here (signed webhook)")
     submit.add_argument("--wait", type=float, default=DEFAULT_WAIT_SECONDS,
                         help="seconds to wait for the job (default %(default)s)")
 
@@ -70,7 +74,9 @@ def main(argv: list[str] | None = None, environ=None) -> int:
 
         client = ApiClient(args.url, args.key)
         if args.command == "submit":
-            return commands.submit(client, args.image, args.output, args.wait)
+            fields = {name: value for name, value in (("output", args.outputs), ("priority", args.priority),
+                                                      ("callback_url", args.callback_url)) if value}
+            return commands.submit(client, args.image, args.output, args.wait, fields)
         return commands.status(client, args.job_id)
     if args.command == "keys":
         from api.keys import main as keys_main

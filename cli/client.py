@@ -35,10 +35,11 @@ class ApiClient:
         self.key = key
         self.timeout = timeout
 
-    def submit(self, filename: str, data: bytes) -> dict:
-        """Upload an image as the multipart field `image`; return the accepted job."""
+    def submit(self, filename: str, data: bytes, fields: dict[str, str] | None = None) -> dict:
+        """Upload an image as the multipart field `image`, with any form fields (output,
+        priority, callback_url); return the accepted job."""
         boundary = secrets.token_hex(16)
-        body = _multipart(boundary, "image", filename, data)
+        body = _multipart(boundary, "image", filename, data, fields or {})
         headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
         return self._job_document(self._request("POST", "/jobs", body, headers)[0])
 
@@ -86,9 +87,12 @@ def _error_message(error: urllib.error.HTTPError) -> str:
         return f"{error.code} {error.reason}"
 
 
-def _multipart(boundary: str, field: str, filename: str, data: bytes) -> bytes:
+def _multipart(boundary: str, field: str, filename: str, data: bytes, fields: dict[str, str]) -> bytes:
     safe_name = filename.replace("\\", "_").replace('"', "_").replace("\r", "_").replace("\n", "_")
+    parts = [(f"--{boundary}\r\n"
+              f'Content-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n').encode()
+             for name, value in fields.items()]
     head = (f"--{boundary}\r\n"
             f'Content-Disposition: form-data; name="{field}"; filename="{safe_name}"\r\n'
             "Content-Type: application/octet-stream\r\n\r\n").encode()
-    return head + data + f"\r\n--{boundary}--\r\n".encode()
+    return b"".join(parts) + head + data + f"\r\n--{boundary}--\r\n".encode()

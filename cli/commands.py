@@ -21,14 +21,15 @@ FINISHED = ("complete", "failed", "cancelled")
 EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg"}
 
 
-def submit(client: ApiClient, image: Path, output: Path | None, timeout: float) -> int:
-    """Upload, wait for the job, write the thumbnail; say on stderr why when it fails."""
+def submit(client: ApiClient, image: Path, output: Path | None, timeout: float,
+           fields: dict[str, str] | None = None) -> int:
+    """Upload, wait for the job, write the (first) thumbnail; say on stderr why when it fails."""
     try:
         data = image.read_bytes()
     except OSError as error:
         return _fail(f"cannot read {image}: {error.strerror or error}", EXIT_USAGE)
     try:
-        job = client.submit(image.name, data)
+        job = client.submit(image.name, data, fields)
         job = _wait(client, job, timeout)
         if job["status"] not in FINISHED:
             return _fail(f"gave up waiting after {timeout:g} s; the job is {job['status']}. "
@@ -44,6 +45,8 @@ def submit(client: ApiClient, image: Path, output: Path | None, timeout: float) 
     except OSError as error:
         return _fail(f"cannot write {target}: {error.strerror or error}", EXIT_USAGE)
     print(f"{target} ({content_type}, job {job['id']})")
+    for extra in job.get("outputs", [])[1:]:
+        print(f"  also: {extra['url']} ({extra['format']}, {extra['width']}x{extra['height']} {extra['fit']})")
     return EXIT_OK
 
 

@@ -196,3 +196,18 @@ def test_something_else_at_the_url_is_a_clear_error(photo, capsys):
         server.shutdown()
     assert code == commands.EXIT_REFUSED
     assert "is it a thumbnails api?" in capsys.readouterr().err
+
+
+def test_submit_with_outputs_and_priority(service, photo, capsys):
+    outputs = '[{"format": "png", "size": "100,100"}, {"format": "webp", "size": "300,300", "fit": "cover"}]'
+    assert main(["submit", str(photo), "--url", service.url, "--outputs", outputs, "--priority", "high"]) == 0
+    printed = capsys.readouterr().out
+    first = photo.with_name("photo.thumbnail.png")
+    assert images.decode(first.read_bytes()).size == (100, 50)
+    assert "also:" in printed and "/outputs/1" in printed
+
+
+def test_a_bad_output_spec_is_refused_naming_the_field(service, photo, capsys):
+    assert main(["submit", str(photo), "--url", service.url, "--outputs", '[{"size": "0,0"}]']) == \
+        commands.EXIT_REFUSED
+    assert "output[0].size" in capsys.readouterr().err
