@@ -72,10 +72,13 @@ def test_a_backlog_is_processed_with_overlapping_jobs_and_batched_deletes(backen
 
 
 @pytest.fixture
-def two_process_thumbnailer(backends):
-    env = dict(os.environ, THUMBNAILER_PROCESSES="2")
-    process = subprocess.Popen([sys.executable, "-m", "thumbnailer"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def two_process_thumbnailer(backends, tmp_path):
+    env = dict(os.environ, THUMBNAILER_PROCESSES="2", PYTHONUNBUFFERED="1")
+    log = tmp_path / "thumbnailer.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "thumbnailer"], env=env,
+                                   stdout=output, stderr=subprocess.STDOUT, text=True)
+    process.log = log
     yield process
     if process.poll() is None:
         process.kill()
@@ -86,14 +89,16 @@ def test_supervisor_runs_the_configured_processes_and_stops_them(backends, two_p
     jobs = [submit_directly(backends, images.jpeg()) for _ in range(4)]
     for job in jobs:
         assert wait_for_terminal(backends, job.id).status is storage.JobStatus.COMPLETE
-    deadline = time.monotonic() + 10
-    while len(psutil.Process(two_process_thumbnailer.pid).children()) != 2:
+    deadline = time.monotonic() + 30
+    # Both processes are at work (a slow start could otherwise meet SIGTERM before the loop).
+    while two_process_thumbnailer.log.read_text().count('"thumbnailer started"') != 2:
         assert time.monotonic() < deadline, "the supervisor did not start two processes"
         time.sleep(0.1)
+    assert len(psutil.Process(two_process_thumbnailer.pid).children()) == 2
 
     two_process_thumbnailer.terminate()
     assert two_process_thumbnailer.wait(timeout=10) == 0
-    assert two_process_thumbnailer.stdout.read().count("thumbnailer stopped") == 2
+    assert two_process_thumbnailer.log.read_text().count('"thumbnailer stopped"') == 2
 
 
 def test_processes_stop_when_their_supervisor_is_killed(backends, two_process_thumbnailer):
