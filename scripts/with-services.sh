@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh install
 started=""
-scripts/services.sh status | grep -q "down" && started=yes
+status=$(scripts/services.sh status)  # not piped into grep -q: pipefail would see its SIGPIPE
+[[ $status == *down* ]] && started=yes
 scripts/services.sh start
 if [ -n "$started" ] && [ -z "${KEEP_SERVICES:-}" ]; then
   trap 'scripts/services.sh stop' EXIT
