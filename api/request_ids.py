@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 
 from flask import Flask, g, request
@@ -19,7 +18,6 @@ def init_app(app: Flask) -> None:
     def start():
         supplied = request.headers.get(HEADER, "")
         g.request_id = supplied if _SANE.match(supplied) else uuid.uuid4().hex
-        g.started = time.perf_counter()
         g.log_token = bind(request_id=g.request_id)
 
     @app.after_request

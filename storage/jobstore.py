@@ -64,12 +64,6 @@ class JobStore:
     def load_input(self, job_id: str) -> StoredObject:
         return self.objects.get(input_key(job_id))
 
-    def save_thumbnail(self, job_id: str, data: bytes, content_type: str) -> None:
-        self.objects.put(thumbnail_key(job_id), data, content_type)
-
-    def load_thumbnail(self, job_id: str) -> StoredObject:
-        return self.objects.get(thumbnail_key(job_id))
-
     def save_output(self, job_id: str, index: int, data: bytes, content_type: str) -> None:
         self.objects.put(output_key(job_id, index), data, content_type)
 

@@ -114,7 +114,7 @@ class TestThumbnailDownload:
         job_id = upload(client, images.jpeg()).get_json()["id"]
         job = backends.jobs.load(job_id)
         job.start_processing()
-        backends.jobs.save_thumbnail(job_id, b"\xff\xd8thumb", "image/jpeg")
+        backends.jobs.save_output(job_id, 0, b"\xff\xd8thumb", "image/jpeg")
         job.complete()
         backends.jobs.save(job)
 

@@ -72,4 +72,4 @@ def test_a_job_whose_thumbnailer_was_killed_is_completed_by_another(backends, sl
     assert (done.status, done.code) == (storage.JobStatus.COMPLETE, 200)
     # ... with the very bytes an uninterrupted render gives
     expected = render(slow_png, ThumbnailSpec(max_pixels=SLOW_PIXEL_LIMIT))
-    assert backends.jobs.load_thumbnail(job.id).data == expected.data
+    assert backends.jobs.load_output(job.id, 0).data == expected.data

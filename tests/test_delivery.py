@@ -140,7 +140,7 @@ class TestRacingWorkers:
         for job in jobs:
             done = backends.jobs.load(job.id)
             assert (done.status, done.code) == (storage.JobStatus.COMPLETE, 200), done
-            assert images.decode(backends.jobs.load_thumbnail(job.id).data).width == 100
+            assert images.decode(backends.jobs.load_output(job.id, 0).data).width == 100
         assert messages_left(backends.queue) == 0
 
 

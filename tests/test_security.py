@@ -1,6 +1,7 @@
 """Keys, ownership, cancel, expiry, rate limits and request ids, through the api with real servers."""
 
 import dataclasses
+import functools
 import io
 import time
 import uuid
@@ -94,7 +95,8 @@ class TestCancel:
         assert client.get(f"/jobs/{job_id}").get_json()["status"] == "complete"
         response = client.delete(f"/jobs/{job_id}")
         assert response.status_code == 204
-        for load in (backends.jobs.load, backends.jobs.load_input, backends.jobs.load_thumbnail):
+        thumbnail = functools.partial(backends.jobs.load_output, index=0)
+        for load in (backends.jobs.load, backends.jobs.load_input, thumbnail):
             with pytest.raises(storage.NotFound):
                 load(job_id)
         assert client.get(f"/jobs/{job_id}").status_code == 404
@@ -111,7 +113,8 @@ class TestExpiry:
         response = client.get(f"/jobs/{job_id}/thumbnail", headers=ALICE)
         assert response.status_code == 410 and "removed" in response.get_json()["message"]
         assert client.get(f"/jobs/{job_id}", headers=ALICE).status_code == 410
-        for load in (backends.jobs.load_input, backends.jobs.load_thumbnail):
+        thumbnail = functools.partial(backends.jobs.load_output, index=0)
+        for load in (backends.jobs.load_input, thumbnail):
             with pytest.raises(storage.NotFound):
                 load(job_id)
 

@@ -49,7 +49,7 @@ class TestThumbnailer:
         done = backends.jobs.load(job.id)
         assert (done.status, done.code) == (storage.JobStatus.COMPLETE, 200)
         assert done.location == f"/jobs/{job.id}/thumbnail"
-        stored = backends.jobs.load_thumbnail(job.id)
+        stored = backends.jobs.load_output(job.id, 0)
         thumbnail = images.decode(stored.data)
         assert stored.content_type == "image/jpeg" and thumbnail.format == "JPEG"
         assert thumbnail.size == (100, 75)
@@ -135,7 +135,7 @@ class TestWorkerEdges:
         run_worker(backends, settings)
         assert backends.jobs.load(job.id).status is storage.JobStatus.CANCELLED
         with pytest.raises(storage.NotFound):
-            backends.jobs.load_thumbnail(job.id)
+            backends.jobs.load_output(job.id, 0)
         assert backends.queue.receive(wait_seconds=1) == []
 
     def test_job_cancelled_while_rendering_has_its_output_discarded(self, backends, settings, monkeypatch):
@@ -152,7 +152,7 @@ class TestWorkerEdges:
         run_worker(backends, settings)
         assert backends.jobs.load(job.id).status is storage.JobStatus.CANCELLED
         with pytest.raises(storage.NotFound):
-            backends.jobs.load_thumbnail(job.id)
+            backends.jobs.load_output(job.id, 0)
 
 
 @pytest.fixture
@@ -170,7 +170,7 @@ class TestThumbnailerProcess:
         job = submit_directly(backends, images.png_with_alpha(), "image/png")
         done = wait_for_terminal(backends, job.id)
         assert done.status is storage.JobStatus.COMPLETE
-        assert images.decode(backends.jobs.load_thumbnail(job.id).data).mode == "RGBA"
+        assert images.decode(backends.jobs.load_output(job.id, 0).data).mode == "RGBA"
 
     def test_sigterm_stops_an_idle_thumbnailer_promptly(self, backends, thumbnailer_process):
         job = submit_directly(backends, images.jpeg())
