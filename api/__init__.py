@@ -7,6 +7,7 @@ import os
 
 from flask import Flask
 
+import core
 import storage
 
 log = logging.getLogger(__name__)
@@ -14,21 +15,21 @@ log = logging.getLogger(__name__)
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
-def create_app(settings: storage.Settings | None = None, backends: storage.Backends | None = None) -> Flask:
+def create_app(settings: core.Settings | None = None, backends: storage.Backends | None = None) -> Flask:
     """Build the app; the environment is read only when no settings are given."""
     # Imported here, not at module level: `python -m api` imports this package before
     # gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR, which prometheus_client reads on import.
     from api import auth, errors, health, jobs, metrics, pages, request_ids
 
-    settings = settings or storage.Settings.from_env(os.environ)
+    settings = settings or core.Settings.from_env(os.environ)
     backends = backends or storage.connect(settings)
     try:
         backends.ensure()
         backends.jobs.expire_after(settings.retention_seconds)
-    except storage.TransientError as error:
+    except core.TransientError as error:
         # Start anyway: /readyz reports the dependency, requests answer 503 until it is back.
         log.warning("storage not reachable at start-up: %s", error)
-    except storage.ThumbnailsError as error:
+    except core.ThumbnailsError as error:
         log.warning("could not set the bucket's expiry rule (expired data is still refused): %s", error)
 
     app = Flask(__name__)

@@ -8,17 +8,17 @@ from flask import Flask, current_app, g, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import TooManyRequests, Unauthorized
 
-import storage
-from api.keys import KeyRing
+import core
 from api.ratelimit import RateLimiter
-from storage.job import ANONYMOUS
-from storage.logs import bind
+from core.job import ANONYMOUS
+from core.keys import KeyRing
+from core.logs import bind
 
 log = logging.getLogger(__name__)
 CHALLENGE = WWWAuthenticate("Bearer", {"realm": "thumbnails"})
 
 
-def init_app(app: Flask, settings: storage.Settings) -> None:
+def init_app(app: Flask, settings: core.Settings) -> None:
     keys = KeyRing.from_settings(settings.api_keys, settings.api_keys_file)
     if not keys.records and not settings.allow_anonymous:
         log.warning("no API keys configured and ALLOW_ANONYMOUS is off: every job request will get 401")

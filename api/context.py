@@ -2,10 +2,11 @@
 
 from flask import current_app
 
+import core
 import storage
 
 
-def settings() -> storage.Settings:
+def settings() -> core.Settings:
     return current_app.extensions["thumbnails.settings"]
 
 

@@ -8,7 +8,7 @@ from http import HTTPStatus
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-import storage
+import core
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
@@ -29,15 +29,15 @@ def init_app(app: Flask) -> None:
                 response.headers[name] = value
         return response
 
-    @app.errorhandler(storage.TransientError)
-    def unavailable(error: storage.TransientError):
+    @app.errorhandler(core.TransientError)
+    def unavailable(error: core.TransientError):
         log.warning("dependency unavailable: %s", error)
         response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, "storage or queue unavailable; try again shortly")
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
-    @app.errorhandler(storage.NotFound)
-    def not_found(error: storage.NotFound):
+    @app.errorhandler(core.NotFound)
+    def not_found(error: core.NotFound):
         return error_response(HTTPStatus.NOT_FOUND, str(error))
 
     @app.errorhandler(Exception)

@@ -18,11 +18,11 @@ timeout = 60
 graceful_timeout = 30
 accesslog = "-"
 errorlog = "-"
-# JSON lines for gunicorn's own logs too (storage.logs.JsonFormatter reads the access atoms).
+# JSON lines for gunicorn's own logs too (core.logs.JsonFormatter reads the access atoms).
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "storage.logs.JsonFormatter"}},
+    "formatters": {"json": {"()": "core.logs.JsonFormatter"}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
     "root": {"level": os.environ.get("LOG_LEVEL", "INFO"), "handlers": ["stdout"]},
     "loggers": {

@@ -4,7 +4,7 @@ from http import HTTPStatus
 
 from flask import Blueprint, jsonify
 
-import storage
+import core
 from api.context import backends
 
 blueprint = Blueprint("health", __name__)
@@ -24,7 +24,7 @@ def readyz():
         try:
             ping()
             results[name] = "ok"
-        except storage.ThumbnailsError as error:
+        except core.ThumbnailsError as error:
             results[name] = f"unavailable: {error}"
     ready = all(result == "ok" for result in results.values())
     response = jsonify(status="ok" if ready else "unavailable", checks=results)

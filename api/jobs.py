@@ -10,15 +10,15 @@ from urllib.parse import urljoin
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import Gone, HTTPException, NotFound
 
-import storage
+import core
 from api import metrics
 from api.auth import require_owner
 from api.context import backends, settings
 from api.errors import RETRY_AFTER_SECONDS, error_response
 from api.options import read_options
 from api.uploads import read_upload
-from storage.job import output_path, status_path
-from storage.outputs import InvalidOption
+from core.errors import InvalidOption
+from core.job import output_path, status_path
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -27,7 +27,7 @@ THUMBNAIL_MAX_AGE_SECONDS = 3600
 CANCEL_ATTEMPTS = 3
 
 
-def _job_response(job: storage.Job, status: int = HTTPStatus.OK) -> Response:
+def _job_response(job: core.Job, status: int = HTTPStatus.OK) -> Response:
     document = job.to_dict()
     document["location"] = urljoin(request.url_root, job.location.lstrip("/"))
     for index, output in enumerate(document["outputs"]):
@@ -37,11 +37,11 @@ def _job_response(job: storage.Job, status: int = HTTPStatus.OK) -> Response:
     return response
 
 
-def _load_job(job_id: str) -> storage.Job:
+def _load_job(job_id: str) -> core.Job:
     """The caller's own job. Someone else's job is reported exactly like a missing one."""
     try:
         job = backends().jobs.load(job_id)
-    except storage.NotFound:
+    except core.NotFound:
         job = None
     if job is None or job.owner != g.owner:
         raise NotFound("no such job")  # the same words whether missing or not yours
@@ -66,14 +66,14 @@ def submit():
         metrics.JOBS_REFUSED.labels(code=str(error.code)).inc()
         log.info("upload refused", extra={"code": error.code, "outcome": "refused", "reason": error.description})
         raise
-    job = storage.Job(owner=g.owner, outputs=options.outputs, priority=options.priority,
+    job = core.Job(owner=g.owner, outputs=options.outputs, priority=options.priority,
                       callback_url=options.callback_url)
     jobs = backends().jobs
     jobs.save_input(job.id, upload.stream, upload.content_type)
     jobs.save(job)
     try:
         backends().queue_for(job.priority).send(job.id)
-    except (storage.TransientError, storage.NotFound) as error:
+    except (core.TransientError, core.NotFound) as error:
         # NotFound: the queue itself is gone (an in-memory ElasticMQ that restarted): still a
         # service outage for the client, not a missing resource.
         log.warning("job not queued", extra={"job_id": job.id, "outcome": "unavailable", "reason": str(error)})
@@ -109,7 +109,7 @@ def output(job_id: str, index: int):
     job = _load_job(job_id)
     if index >= len(job.outputs):
         raise NotFound(f"job {job.id} has {len(job.outputs)} outputs, numbered from 0")
-    if job.status is not storage.JobStatus.COMPLETE:
+    if job.status is not core.JobStatus.COMPLETE:
         message = (f"job {job.status.value}: {job.message}" if job.status.is_terminal
                    else f"job is {job.status.value}; the thumbnail is not ready yet")
         return error_response(HTTPStatus.CONFLICT, message, status=job.status.value)
@@ -135,7 +135,7 @@ def cancel(job_id: str):
         job.cancel()
         try:
             backends().jobs.save(job)  # only if no thumbnailer changed the job since we read it
-        except storage.Conflict:
+        except core.Conflict:
             continue  # a thumbnailer moved it on: decide again on what it is now
         backends().jobs.delete_data(job.id, len(job.outputs))
         log.info("job cancelled", extra={"job_id": job.id, "outcome": "cancelled", "previous_status": previous})

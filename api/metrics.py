@@ -5,10 +5,18 @@ from __future__ import annotations
 import os
 
 from flask import Blueprint, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import GaugeMetricFamily
 
+import core
 import storage
 from api.context import backends
 
@@ -31,7 +39,7 @@ class QueueDepth:
     def collect(self):
         try:
             waiting, in_flight = self.queue.approximate_depth()
-        except storage.ThumbnailsError:
+        except core.ThumbnailsError:
             return
         family = GaugeMetricFamily("thumbnails_queue_depth", "Approximate messages in the queue.", labels=["state"])
         family.add_metric(["waiting"], waiting)

@@ -11,10 +11,11 @@ import dataclasses
 
 from flask import Request
 
-from storage.outputs import DEFAULT_OUTPUTS, PRIORITIES, InvalidOption, OutputSpec, parse_outputs
-from storage.settings import Settings
-from thumbnailer.outputs import supported_formats
-from thumbnailer.webhooks import CallbackRefused, check_callback_url
+from core.callbacks import check_callback_url
+from core.errors import CallbackRefused, InvalidOption
+from core.outputs import DEFAULT_OUTPUTS, PRIORITIES, OutputSpec, parse_outputs
+from core.render import supported_formats
+from core.settings import Settings
 
 SHORTHAND = ("format", "size", "fit", "quality", "background")
 

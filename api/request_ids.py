@@ -7,7 +7,7 @@ import uuid
 
 from flask import Flask, g, request
 
-from storage.logs import bind, unbind
+from core.logs import bind, unbind
 
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

@@ -10,8 +10,8 @@ from typing import BinaryIO
 from flask import Request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
-from thumbnailer.errors import CorruptImage, ImageTooLarge, UnsupportedImage
-from thumbnailer.render import ALLOWED_FORMATS, open_image
+from core.errors import CorruptImage, ImageTooLarge, UnsupportedImage
+from core.render import ALLOWED_FORMATS, open_image
 
 FIELD = "image"
 # Uploads larger than this spill from memory to a temporary file.

@@ -40,7 +40,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stack import AUTH, ROOT, CpuMeter, Stack, session  # noqa: E402
-from thumbnailer.render import render  # noqa: E402
+
+from core.render import render  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "bench-corpus"
 INPUTS = {"1080p": "jpeg_fullhd_1920x1080.jpg", "12mp": "jpeg_12mp_baseline.jpg",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PIL import Image, ImageOps
 
-from thumbnailer.render import fit, render
+from core.render import fit, render
 
 BOX = (100, 100)
 JPEG_QUALITY = 85

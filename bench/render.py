@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 os.environ.setdefault("VIPS_CONCURRENCY", "1")
 
-from PIL import Image, ImageOps  # noqa: E402
-
 import engines  # noqa: E402
 import quality  # noqa: E402
-from thumbnailer.render import shrink  # noqa: E402
+from PIL import Image, ImageOps  # noqa: E402
+
+from core.render import shrink  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "bench-corpus"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp"}

@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stack import ROOT, cpu_seconds, servers, unique_name  # noqa: E402
+
 from storage.aws import make_client  # noqa: E402
 from storage.objects.s3 import S3ObjectStore  # noqa: E402
 

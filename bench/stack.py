@@ -21,8 +21,9 @@ from dotenv import dotenv_values
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import core
 import storage  # noqa: E402
-from api.keys import new_key  # noqa: E402
+from core.keys import new_key  # noqa: E402
 from storage.objects.s3 import S3ObjectStore  # noqa: E402
 from storage.queues.sqs import SqsQueue  # noqa: E402
 
@@ -133,7 +134,7 @@ class CpuMeter:
     """CPU seconds used by each part of the system between start() and stop(): where the
     cores went (the servers are shared, so their share includes anyone else's load)."""
 
-    def __init__(self, stack: "Stack"):
+    def __init__(self, stack: Stack):
         self.stack = stack
         self._start: dict[str, float] = {}
         self._servers = servers()  # the same processes at start and stop, even if others start more
@@ -167,7 +168,7 @@ class Stack:
         self.env = environment(self.name, WEB_CONCURRENCY=str(api_workers), GUNICORN_THREADS=str(api_threads),
                                THUMBNAILER_PROCESSES=str(max(thumbnailers, 1)),
                                THUMBNAILER_THREADS=str(thumbnailer_threads))
-        self.settings = storage.Settings.from_env(self.env)
+        self.settings = core.Settings.from_env(self.env)
         self.thumbnailers = thumbnailers
         self.api: subprocess.Popen | None = None
         self.workers: subprocess.Popen | None = None
@@ -240,7 +241,7 @@ class Stack:
                     process.wait()
         backends = self.backends()
         assert isinstance(backends.queue, SqsQueue) and isinstance(backends.objects, S3ObjectStore)
-        with contextlib.suppress(storage.ThumbnailsError):
+        with contextlib.suppress(core.ThumbnailsError):
             backends.queue.delete_queue()
-        with contextlib.suppress(storage.ThumbnailsError):
+        with contextlib.suppress(core.ThumbnailsError):
             backends.objects.delete_bucket()

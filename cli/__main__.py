@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-import storage
+import core
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_PORT = 8000
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None, environ=None) -> int:
             return commands.submit(client, args.image, args.output, args.wait, fields)
         return commands.status(client, args.job_id)
     if args.command == "keys":
-        from api.keys import main as keys_main
+        from cli.keys import main as keys_main
 
         return keys_main([args.action, args.owner, *(["--file", args.file] if args.file else [])])
     if args.command == "api":
@@ -98,8 +98,8 @@ def _serve(args, environ) -> int:
     from cli.serve import Supervisor
 
     try:
-        settings = storage.Settings.from_env(environ)
-    except storage.ConfigurationError as error:
+        settings = core.Settings.from_env(environ)
+    except core.ConfigurationError as error:
         print(f"thumbnails: {error}", file=sys.stderr)
         return 2
     return Supervisor(settings, environ, args.host, args.port, args.thumbnailers).run()

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote
 
-from storage.errors import ThumbnailsError
+from core.errors import ThumbnailsError
 
 REQUEST_TIMEOUT_SECONDS = 30
 

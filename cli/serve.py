@@ -17,8 +17,9 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+import core
 import storage
-from api.keys import new_key
+from core.keys import new_key
 
 KEYS_FILE_NAME = "api-keys"
 READY_TIMEOUT_SECONDS = 60
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 class Supervisor:
-    def __init__(self, settings: storage.Settings, environ: Mapping[str, str], host: str, port: int,
+    def __init__(self, settings: core.Settings, environ: Mapping[str, str], host: str, port: int,
                  thumbnailers: int):
         self.settings = settings
         self.host = host
@@ -72,7 +73,7 @@ class Supervisor:
         """Create the bucket/folder and queue once, before several processes race to."""
         try:
             storage.connect(self.settings).ensure()
-        except storage.TransientError as error:
+        except core.TransientError as error:
             print(f"thumbnails: storage not reachable yet ({error}); starting anyway", file=sys.stderr)
 
     def _prepare_keys(self) -> None:

@@ -39,8 +39,9 @@ from urllib.parse import urlparse
 import requests
 from PIL import Image
 
+import core
 import storage
-from api.keys import new_key
+from core.keys import new_key
 from storage.objects.s3 import S3ObjectStore
 from storage.queues.sqs import SqsQueue
 
@@ -178,7 +179,7 @@ def percentile(values: list[float], fraction: float) -> float:
 def run(args: argparse.Namespace, environ: dict) -> dict:
     name = f"thumbnails-load-{time.strftime('%Y%m%dt%H%M%S')}-{secrets.token_hex(2)}"
     env = dict(environ, STORAGE_URL=f"s3://{name}", QUEUE_URL=f"sqs://{name}", WEB_CONCURRENCY=str(args.api_workers))
-    settings = storage.Settings.from_env(env)
+    settings = core.Settings.from_env(env)
     backends = storage.connect(settings)
     backends.ensure()
     images = make_images(args.image_side)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 CHILD = """
 import sys
-from thumbnailer.render import ThumbnailSpec, render
+from core.render import ThumbnailSpec, render
 data = open(sys.argv[1], "rb").read()  # the worker holds the whole input in memory too
 if sys.argv[2] != "baseline":
     render(data, ThumbnailSpec(max_pixels=int(sys.argv[2])))

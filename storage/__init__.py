@@ -1,22 +1,17 @@
-"""Shared by the api and the thumbnailer: the job model, the object store, the queue."""
+"""Persistence shared by the api and the thumbnailer: object stores, queues and the job store."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
 
-from storage.errors import (ConfigurationError, Conflict, InvalidJob, InvalidKey, NotFound, ThumbnailsError,
-                            TransientError)
-from storage.job import Job, JobStatus
+from core.errors import TransientError
+from core.settings import Settings
 from storage.jobstore import JobStore
 from storage.objects.base import ObjectStore
 from storage.queues.base import Message, Queue
-from storage.settings import Settings
 
-__all__ = [
-    "Backends", "ConfigurationError", "Conflict", "InvalidJob", "InvalidKey", "Job", "JobStatus", "JobStore",
-    "Message", "NotFound", "ObjectStore", "Queue", "Settings", "ThumbnailsError", "TransientError", "connect",
-]
+__all__ = ["Backends", "JobStore", "Message", "ObjectStore", "Queue", "connect"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from storage.errors import Conflict, NotFound, ThumbnailsError, TransientError
+from core.errors import Conflict, NotFound, ThumbnailsError, TransientError
 
 # Retries (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE), endpoints and region are left to
 # botocore, which reads them from the environment; only what it cannot read is set.

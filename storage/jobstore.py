@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from storage.errors import InvalidJob, NotFound
-from storage.job import Job, parse_job_id
-from storage.outputs import HARD_MAX_OUTPUTS
+from core.errors import InvalidJob, NotFound
+from core.job import Job, parse_job_id
+from core.outputs import HARD_MAX_OUTPUTS
 from storage.objects.base import ObjectStore, StoredObject
 
 JOB_CONTENT_TYPE = "application/json"

@@ -14,6 +14,7 @@ import pytest
 import requests
 from dotenv import dotenv_values
 
+import core
 import storage
 from storage.aws import make_client
 from storage.objects.s3 import S3ObjectStore
@@ -24,7 +25,7 @@ TESTING_ENV = {key: value for key, value in dotenv_values(ROOT / "testing.env").
 os.environ.update(TESTING_ENV)
 
 # Two owners' keys for the whole run; the api processes the tests start inherit API_KEYS.
-from api.keys import new_key  # noqa: E402  (after testing.env is loaded)
+from core.keys import new_key  # noqa: E402  (after testing.env is loaded)
 
 ALICE_KEY, _alice = new_key("alice")
 BOB_KEY, _bob = new_key("bob")
@@ -68,12 +69,12 @@ def bucket_name(servers):
 
 
 @pytest.fixture
-def settings(bucket_name, monkeypatch) -> storage.Settings:
+def settings(bucket_name, monkeypatch) -> core.Settings:
     """Settings with this test's own queue; also exported for the processes a test starts."""
     queue_name = f"{RUN_ID}-{next(_queue_numbers)}"
     monkeypatch.setenv("STORAGE_URL", f"s3://{bucket_name}")
     monkeypatch.setenv("QUEUE_URL", f"sqs://{queue_name}")
-    return storage.Settings.from_env(os.environ)
+    return core.Settings.from_env(os.environ)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-import storage
+import core
 from tests import images
 
 
@@ -44,7 +44,7 @@ class TestSubmission:
         data = images.png_with_alpha()
         job_id = upload(client, data, "a.png").get_json()["id"]
 
-        assert backends.jobs.load(job_id).status is storage.JobStatus.PENDING
+        assert backends.jobs.load(job_id).status is core.JobStatus.PENDING
         stored = backends.jobs.load_input(job_id)
         assert stored.data == data and stored.content_type == "image/png"
         messages = backends.queue.receive(wait_seconds=5)
@@ -94,13 +94,13 @@ class TestSubmission:
 
     def test_enqueue_failure_answers_503_and_fails_the_job(self, client, backends, monkeypatch):
         def unavailable(body):
-            raise storage.TransientError("queue down")
+            raise core.TransientError("queue down")
 
         monkeypatch.setattr(backends.queue, "send", unavailable)
         response = upload(client, images.jpeg())
         assert response.status_code == 503 and response.headers["Retry-After"]
         job = backends.jobs.load(response.get_json()["job"])
-        assert job.status is storage.JobStatus.FAILED and job.code == 503
+        assert job.status is core.JobStatus.FAILED and job.code == 503
 
 
 class TestThumbnailDownload:
@@ -142,7 +142,7 @@ class TestHealth:
 
     def test_readyz_names_the_missing_dependency(self, client, backends, monkeypatch):
         def down():
-            raise storage.TransientError("connection refused")
+            raise core.TransientError("connection refused")
 
         monkeypatch.setattr(backends.queue, "ping", down)
         response = client.get("/readyz")
@@ -152,7 +152,7 @@ class TestHealth:
 
     def test_storage_outage_is_503_not_500(self, client, backends, monkeypatch):
         def down(*args, **kwargs):
-            raise storage.TransientError("connection refused")
+            raise core.TransientError("connection refused")
 
         monkeypatch.setattr(backends.objects, "get", down)
         response = client.get(f"/jobs/{uuid.uuid4()}")

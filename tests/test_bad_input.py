@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import core
 import storage
 from tests import images, processes
 from tests.conftest import ALICE, RUN_ID
@@ -71,7 +72,7 @@ def service(bucket_name, tmp_path_factory):
                "max_bytes": int(env["MAX_UPLOAD_BYTES"])}
     finally:
         processes.stop(thumbnailer, api)
-        storage.connect(storage.Settings.from_env(env)).queue.delete_queue()
+        storage.connect(core.Settings.from_env(env)).queue.delete_queue()
 
 
 def poll_until_done(url: str, timeout: float = 60) -> dict:
@@ -117,10 +118,10 @@ def test_the_thumbnailer_fails_every_refused_file_cleanly_too(backends, settings
     Worker(backends, settings).work(burst=True)
     for name, job in jobs.items():
         done = backends.jobs.load(job.id)
-        if done.status is storage.JobStatus.FAILED:
+        if done.status is core.JobStatus.FAILED:
             assert 400 <= done.code < 500 and done.message, (name, done)
         else:
-            assert done.status is storage.JobStatus.COMPLETE, (name, done)
+            assert done.status is core.JobStatus.COMPLETE, (name, done)
             assert EXPECTED[name][1] == ("complete", 200), name
 
 

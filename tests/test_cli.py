@@ -11,6 +11,7 @@ import threading
 
 import pytest
 
+import core
 import storage
 from cli import commands
 from cli.__main__ import main
@@ -148,9 +149,9 @@ def test_a_progress_indicator_when_stdout_is_a_terminal(service, photo):
 
 def test_worker_subcommand_drains_the_embedded_queue(tmp_path):
     environ = embedded_environ(tmp_path / "data")
-    backends = storage.connect(storage.Settings.from_env(environ))
+    backends = storage.connect(core.Settings.from_env(environ))
     backends.ensure()
-    job = storage.Job()
+    job = core.Job()
     backends.jobs.save_input(job.id, images.jpeg(), "image/jpeg")
     backends.jobs.save(job)
     backends.queue.send(job.id)
@@ -159,7 +160,7 @@ def test_worker_subcommand_drains_the_embedded_queue(tmp_path):
                             capture_output=True, text=True)
 
     assert result.returncode == 0, result.stderr
-    assert backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE
+    assert backends.jobs.load(job.id).status is core.JobStatus.COMPLETE
 
 
 def test_api_subcommand_serves_the_api_alone(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-import storage
+import core
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
@@ -43,7 +43,7 @@ def test_env_file_is_complete_and_valid(name):
     values = env(name)
     assert set(values) <= settings_variables() | BOTOCORE | OTHERS, "unknown variables"
     assert BOTOCORE <= set(values), "botocore settings missing"
-    settings = storage.Settings.from_env(values)
+    settings = core.Settings.from_env(values)
     assert settings.s3_addressing_style == "path"  # MinIO wants path-style
 
 
@@ -80,7 +80,7 @@ def test_elasticmq_keeps_its_messages_across_restarts():
 
 
 def test_the_bucket_compose_creates_is_the_one_the_code_uses():
-    bucket = storage.Settings.from_env(env("service.env")).bucket
+    bucket = core.Settings.from_env(env("service.env")).bucket
     assert f"local/{bucket}" in SERVICES["create-bucket"]["entrypoint"]
 
 

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+import core
 import storage
 from storage.aws import make_client
 from storage.objects.local import LocalObjectStore
@@ -102,14 +103,14 @@ class TestObjectStoreContract:
         assert (stored.data, stored.content_type) == (b"{}", "application/json")
 
     def test_missing_key_is_not_found(self, objects):
-        with pytest.raises(storage.NotFound):
+        with pytest.raises(core.NotFound):
             objects.get(unique_key("never-written"))
 
     def test_delete_removes_and_deleting_again_is_fine(self, objects):
         key = unique_key("gone")
         objects.put(key, b"x", "text/plain")
         objects.delete(key)
-        with pytest.raises(storage.NotFound):
+        with pytest.raises(core.NotFound):
             objects.get(key)
         objects.delete(key)
 
@@ -134,7 +135,7 @@ class TestConditionalWrites:
         key = unique_key("stale")
         old = objects.put(key, b"one", "text/plain")
         objects.put(key, b"someone else's", "text/plain")
-        with pytest.raises(storage.Conflict):
+        with pytest.raises(core.Conflict):
             objects.put(key, b"mine", "text/plain", only_if=old)
         assert objects.get(key).data == b"someone else's"
 
@@ -142,7 +143,7 @@ class TestConditionalWrites:
         key = unique_key("deleted")
         version = objects.put(key, b"one", "text/plain")
         objects.delete(key)
-        with pytest.raises(storage.NotFound):
+        with pytest.raises(core.NotFound):
             objects.put(key, b"two", "text/plain", only_if=version)
 
 
@@ -162,7 +163,7 @@ class TestExpiry:
         for key in ("jobs/old/input", "other/old"):
             os.utime(store.path(key), (ten_days_ago, ten_days_ago))
         store.expire_after("jobs/", 3)
-        with pytest.raises(storage.NotFound):
+        with pytest.raises(core.NotFound):
             store.get("jobs/old/input")
         assert store.get("jobs/new/input").data == b"x"
         assert store.get("other/old").data == b"x"  # outside the prefix
@@ -174,15 +175,15 @@ class TestLocalObjectStore:
     def test_keys_that_could_leave_the_folder_are_refused(self, tmp_path, key):
         store = LocalObjectStore(tmp_path / "objects")
         store.ensure()
-        with pytest.raises(storage.InvalidKey):
+        with pytest.raises(core.InvalidKey):
             store.put(key, b"x", "text/plain")
-        with pytest.raises(storage.InvalidKey):
+        with pytest.raises(core.InvalidKey):
             store.get(key)
         assert list(tmp_path.rglob("*")) == [tmp_path / "objects"]
 
     def test_a_job_id_that_is_not_a_uuid_never_reaches_the_disk(self, tmp_path):
         jobs = storage.JobStore(LocalObjectStore(tmp_path))
-        with pytest.raises(storage.NotFound):
+        with pytest.raises(core.NotFound):
             jobs.load("../../etc/passwd")
 
     def test_no_temporary_files_are_left_behind(self, tmp_path):
@@ -193,7 +194,7 @@ class TestLocalObjectStore:
 
     def test_an_unwritable_folder_is_reported_as_transient(self, tmp_path):
         (tmp_path / "file").write_text("not a folder")
-        with pytest.raises(storage.TransientError):
+        with pytest.raises(core.TransientError):
             LocalObjectStore(tmp_path / "file").ping()
 
 
@@ -313,7 +314,7 @@ class TestSqliteQueue:
         first = queue.receive(wait_seconds=1)
         queue.change_visibility(first[0].receipt, 0)
         queue.receive(wait_seconds=1)
-        with pytest.raises(storage.NotFound):
+        with pytest.raises(core.NotFound):
             queue.change_visibility(first[0].receipt, 0)
 
     def test_messages_survive_reopening_the_file(self, tmp_path):
@@ -322,6 +323,6 @@ class TestSqliteQueue:
         assert bodies(SqliteQueue(tmp_path / "q.db", LONG_VISIBILITY_SECONDS).receive(wait_seconds=1)) == ["kept"]
 
     def test_a_missing_database_is_reported_not_created(self, tmp_path):
-        with pytest.raises(storage.TransientError):
+        with pytest.raises(core.TransientError):
             SqliteQueue(tmp_path / "absent.db", LONG_VISIBILITY_SECONDS).ping()
         assert not (tmp_path / "absent.db").exists()

@@ -11,11 +11,11 @@ import time
 import pytest
 from PIL import Image
 
-import storage
+import core
+from core.render import ThumbnailSpec, render
 from tests import processes
 from tests.test_thumbnailer import submit_directly
 from tests.waiting import wait_for_terminal
-from thumbnailer.render import ThumbnailSpec, render
 
 # A large, highly compressible PNG: a few hundred KB to store, but the whole canvas is decoded,
 # so the render takes long enough (several tenths of a second) to catch the worker inside it.
@@ -39,11 +39,11 @@ def freeze_mid_job(backends, job_id: str, process, timeout: float = 60) -> bool:
     once frozen, i.e. the worker holds the message and has not written the thumbnail's job."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if backends.jobs.load(job_id).status is not storage.JobStatus.PENDING:
+        if backends.jobs.load(job_id).status is not core.JobStatus.PENDING:
             break
         time.sleep(0.005)
     os.kill(process.pid, signal.SIGSTOP)
-    return backends.jobs.load(job_id).status is storage.JobStatus.PROCESSING
+    return backends.jobs.load(job_id).status is core.JobStatus.PROCESSING
 
 
 def test_a_job_whose_thumbnailer_was_killed_is_completed_by_another(backends, slow_png, tmp_path):
@@ -69,7 +69,7 @@ def test_a_job_whose_thumbnailer_was_killed_is_completed_by_another(backends, sl
         done = wait_for_terminal(backends, job.id)
     finally:
         processes.stop(rescuer)
-    assert (done.status, done.code) == (storage.JobStatus.COMPLETE, 200)
+    assert (done.status, done.code) == (core.JobStatus.COMPLETE, 200)
     # ... with the very bytes an uninterrupted render gives
     expected = render(slow_png, ThumbnailSpec(max_pixels=SLOW_PIXEL_LIMIT))
     assert backends.jobs.load_output(job.id, 0).data == expected.data

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 import threading
+import time
 
 import pytest
 
+import core
 import storage
 from tests import images
 from tests.test_thumbnailer import submit_directly
@@ -83,7 +84,7 @@ class TestHeartbeat:
         worker.join(30)
 
         assert stolen == []
-        assert backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE
+        assert backends.jobs.load(job.id).status is core.JobStatus.COMPLETE
         assert messages_left(backends.queue) == 0
 
 
@@ -109,22 +110,22 @@ class TestRacingWorkers:
         slow.jobs.load = load_then_lose_the_race
         slow.handle(first)
 
-        assert stale["status"] is storage.JobStatus.PENDING
+        assert stale["status"] is core.JobStatus.PENDING
         done = backends.jobs.load(job.id)
-        assert done.status is storage.JobStatus.COMPLETE
+        assert done.status is core.JobStatus.COMPLETE
         assert done == stale["completed"]  # untouched since B wrote it: same finish time
         assert messages_left(backends.queue) == 0  # both acknowledged
 
     def test_the_slower_of_two_writers_gets_a_conflict(self, backends):
-        job = storage.Job()
+        job = core.Job()
         backends.jobs.save(job)
         mine, theirs = backends.jobs.load(job.id), backends.jobs.load(job.id)
         theirs.start_processing()
         backends.jobs.save(theirs)
         mine.fail(500, "too late")
-        with pytest.raises(storage.Conflict):
+        with pytest.raises(core.Conflict):
             backends.jobs.save(mine)
-        assert backends.jobs.load(job.id).status is storage.JobStatus.PROCESSING
+        assert backends.jobs.load(job.id).status is core.JobStatus.PROCESSING
 
     def test_two_workers_on_duplicated_messages_agree_on_every_job(self, backends, settings):
         jobs = [submit_directly(backends, images.jpeg(300 + 10 * n, 200)) for n in range(6)]
@@ -139,7 +140,7 @@ class TestRacingWorkers:
 
         for job in jobs:
             done = backends.jobs.load(job.id)
-            assert (done.status, done.code) == (storage.JobStatus.COMPLETE, 200), done
+            assert (done.status, done.code) == (core.JobStatus.COMPLETE, 200), done
             assert images.decode(backends.jobs.load_output(job.id, 0).data).width == 100
         assert messages_left(backends.queue) == 0
 
@@ -156,14 +157,14 @@ class TestStorageOutageInHand:
         def flaky_load(job_id):
             if outage["left"] > 0:
                 outage["left"] -= 1
-                raise storage.TransientError("storage away")
+                raise core.TransientError("storage away")
             return real_load(job_id)
 
         monkeypatch.setattr(worker.jobs, "load", flaky_load)
         monkeypatch.setattr(worker, "_back_off", lambda failures, error: naps.append(failures))
         worker.handle(message)  # two failures, then storage is back: done in hand
         assert naps == [1, 2]
-        assert backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE
+        assert backends.jobs.load(job.id).status is core.JobStatus.COMPLETE
 
         outage["left"] = 10 ** 6  # storage never comes back: the message is let go, not held forever
         naps.clear()
@@ -181,7 +182,7 @@ class TestPoisonMessages:
 
     def test_an_unknown_job_is_dropped_after_the_grace_period_with_a_log_line(self, backends, settings, caplog):
         settings = dataclasses.replace(settings, storage_grace_seconds=1)
-        backends.queue.send(storage.Job().id)  # a job id nobody stored
+        backends.queue.send(core.Job().id)  # a job id nobody stored
         worker = Worker(backends, settings)
         time.sleep(1.1)
         with caplog.at_level(logging.INFO, logger="thumbnailer.worker"):

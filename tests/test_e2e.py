@@ -9,6 +9,7 @@ import time
 import pytest
 import requests
 
+import core
 import storage
 from tests import images
 from tests.conftest import ALICE, ALICE_KEY, BOB_KEY, RUN_ID
@@ -33,7 +34,7 @@ def service(bucket_name, tmp_path_factory):
                "metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
     finally:
         stop(thumbnailer, api)
-        queue = storage.connect(storage.Settings.from_env(env)).queue
+        queue = storage.connect(core.Settings.from_env(env)).queue
         queue.delete_queue()
 
 

@@ -12,6 +12,7 @@ import types
 import pytest
 import requests
 
+import core
 import storage
 from tests import images, processes
 from tests.conftest import alice_http as http
@@ -39,7 +40,7 @@ def outage(tmp_path_factory):
         with pytest.MonkeyPatch.context() as patch:
             for name, value in servers.endpoints.items():
                 patch.setenv(name, value)  # botocore reads its endpoints when a client is made
-            backends = storage.connect(storage.Settings.from_env(env))
+            backends = storage.connect(core.Settings.from_env(env))
         yield types.SimpleNamespace(url=f"http://127.0.0.1:{port}", servers=servers, api=api, env=env,
                                     thumbnailers=thumbnailers, backends=backends, logs=logs)
     finally:
@@ -104,7 +105,7 @@ def assert_everything_still_runs(outage) -> None:
 def test_minio_outage(outage):
     # Given jobs accepted before the outage, and one stored but queued only once storage is gone
     before = accept(outage, 3)
-    stranded = storage.Job(owner="alice")  # the owner of the key the tests send
+    stranded = core.Job(owner="alice")  # the owner of the key the tests send
     outage.backends.jobs.save_input(stranded.id, images.jpeg(), "image/jpeg")
     outage.backends.jobs.save(stranded)
     sizes = log_sizes(outage)
@@ -168,6 +169,6 @@ def test_a_vanished_queue_is_503_at_submit_not_404(client, backends):
     try:
         response = client.post("/jobs", data={"image": (io.BytesIO(images.jpeg()), "photo.jpg")})
         assert response.status_code == 503 and response.headers["Retry-After"]
-        assert backends.jobs.load(response.get_json()["job"]).status is storage.JobStatus.FAILED
+        assert backends.jobs.load(response.get_json()["job"]).status is core.JobStatus.FAILED
     finally:
         backends.queue.client.create_queue(QueueName=backends.queue.name)  # for the fixture's clean-up

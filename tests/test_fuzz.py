@@ -13,12 +13,13 @@ import os
 import warnings
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
+from core.errors import RenderError
+from core.render import ThumbnailSpec, render
 from tests import images
-from thumbnailer.errors import RenderError
-from thumbnailer.render import ThumbnailSpec, render
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 # Small enough that a mutated header cannot make one example decode for long.

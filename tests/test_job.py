@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from storage import InvalidJob, Job, JobStatus
+from core import InvalidJob, Job, JobStatus
 
 
 def test_new_job_has_uuid_start_and_pending_status():
@@ -113,7 +113,7 @@ def test_empty_owner_is_refused():
 
 
 def test_outputs_priority_callback_and_deliveries_round_trip():
-    from storage.outputs import OutputSpec
+    from core.outputs import OutputSpec
 
     job = Job(outputs=(OutputSpec(200, 120, "webp", "cover", 70), OutputSpec(64, 64, "png", "pad", None, "#ffffff")),
               priority="high", callback_url="https://example.com/hook")

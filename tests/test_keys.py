@@ -2,9 +2,10 @@
 
 import pytest
 
-from api.keys import KeyRing, main, new_key, parse_records
 from api.ratelimit import RateLimiter
-from storage import ConfigurationError
+from cli.keys import main
+from core import ConfigurationError
+from core.keys import KeyRing, new_key, parse_records
 
 
 def test_every_new_key_is_accepted_and_maps_to_its_owner():

@@ -6,12 +6,12 @@ import json
 import pytest
 from PIL import Image
 
-import storage
-from storage.outputs import OutputSpec
+import core
+from core.outputs import OutputSpec
+from core.render import render
 from tests import images
 from thumbnailer import outputs as outputs_module
 from thumbnailer.outputs import render_outputs, supported_formats
-from thumbnailer.render import render
 from thumbnailer.worker import Worker
 
 FORMATS = [name for name in ("jpeg", "png", "webp", "avif") if name in supported_formats()]
@@ -128,7 +128,7 @@ def test_outputs_by_json_part_are_made_and_served(client, backends, settings):
     assert client.get(f"/jobs/{job['id']}/thumbnail").data == client.get(f"/jobs/{job['id']}/outputs/0").data
     assert client.get(f"/jobs/{job['id']}/outputs/3").status_code == 404
     assert client.delete(f"/jobs/{job['id']}").status_code == 204
-    with pytest.raises(storage.NotFound):
+    with pytest.raises(core.NotFound):
         backends.jobs.load_output(job["id"], 2)
 
 

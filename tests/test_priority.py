@@ -1,5 +1,6 @@
 """Priority queues: high work overtakes a backlog of low work, and low work still finishes."""
 
+import core
 import storage
 from storage.queues.base import Message, Queue
 from storage.queues.priority import PriorityQueues
@@ -7,8 +8,8 @@ from tests import images
 from thumbnailer.worker import Worker
 
 
-def submit(backends, priority: str) -> storage.Job:
-    job = storage.Job(priority=priority)
+def submit(backends, priority: str) -> core.Job:
+    job = core.Job(priority=priority)
     backends.jobs.save_input(job.id, images.jpeg(), "image/jpeg")
     backends.jobs.save(job)
     backends.queue_for(priority).send(job.id)
@@ -21,7 +22,7 @@ def test_a_later_high_job_finishes_before_most_of_a_low_backlog(backends, settin
     Worker(backends, settings).work(burst=True)
 
     finished = {job.id: backends.jobs.load(job.id) for job in (*low, high)}
-    assert all(job.status is storage.JobStatus.COMPLETE for job in finished.values()), "low jobs all finish"
+    assert all(job.status is core.JobStatus.COMPLETE for job in finished.values()), "low jobs all finish"
     high_finish = finished[high.id].finish
     earlier = sum(finished[job.id].finish < high_finish for job in low)
     assert earlier < len(low) // 2
@@ -72,7 +73,7 @@ def test_the_api_sends_each_priority_to_its_queue(client, backends):
 
 
 def test_embedded_priority_queues_are_sibling_files(tmp_path):
-    settings = storage.Settings.from_env({"DATA_DIR": str(tmp_path)})
+    settings = core.Settings.from_env({"DATA_DIR": str(tmp_path)})
     embedded = storage.connect(settings)
     embedded.ensure()
     embedded.queue_for("low").send("low job")

@@ -5,9 +5,9 @@ import io
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
+from core.errors import CorruptImage, ImageTooLarge, UnsupportedImage
+from core.render import ThumbnailSpec, open_image, render
 from tests import images
-from thumbnailer.errors import CorruptImage, ImageTooLarge, UnsupportedImage
-from thumbnailer.render import ThumbnailSpec, open_image, render
 
 
 def test_fits_inside_the_box_keeping_aspect():

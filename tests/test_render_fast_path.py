@@ -10,10 +10,10 @@ import math
 import pytest
 from PIL import Image, ImageChops, ImageFile, ImageStat
 
+from core.errors import ImageTooLarge, UnsupportedImage
+from core.render import ThumbnailSpec, render, shrink
 from tests import images
 from tests.test_render import ORIENTATIONS
-from thumbnailer.errors import ImageTooLarge, UnsupportedImage
-from thumbnailer.render import ThumbnailSpec, render, shrink
 
 MIN_PSNR_DB = 40.0
 

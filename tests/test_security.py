@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-import storage
+import core
 from api import create_app
 from tests import images
 from tests.conftest import ALICE, BOB
@@ -76,10 +76,10 @@ class TestCancel:
         job_id = submit(client).get_json()["id"]
         response = client.delete(f"/jobs/{job_id}")
         assert response.status_code == 200 and response.get_json()["status"] == "cancelled"
-        with pytest.raises(storage.NotFound):
+        with pytest.raises(core.NotFound):
             backends.jobs.load_input(job_id)
         finish(backends, settings)  # the thumbnailer skips it
-        assert backends.jobs.load(job_id).status is storage.JobStatus.CANCELLED
+        assert backends.jobs.load(job_id).status is core.JobStatus.CANCELLED
         assert client.get(f"/jobs/{job_id}/thumbnail").status_code == 409
 
     def test_cancel_processing_job(self, client, backends):
@@ -97,7 +97,7 @@ class TestCancel:
         assert response.status_code == 204
         thumbnail = functools.partial(backends.jobs.load_output, index=0)
         for load in (backends.jobs.load, backends.jobs.load_input, thumbnail):
-            with pytest.raises(storage.NotFound):
+            with pytest.raises(core.NotFound):
                 load(job_id)
         assert client.get(f"/jobs/{job_id}").status_code == 404
 
@@ -115,7 +115,7 @@ class TestExpiry:
         assert client.get(f"/jobs/{job_id}", headers=ALICE).status_code == 410
         thumbnail = functools.partial(backends.jobs.load_output, index=0)
         for load in (backends.jobs.load_input, thumbnail):
-            with pytest.raises(storage.NotFound):
+            with pytest.raises(core.NotFound):
                 load(job_id)
 
     def test_the_bucket_gets_a_lifecycle_rule(self, settings, backends):
@@ -153,7 +153,7 @@ class TestCancelRaces:
         raced = []
 
         def thumbnailer_finishes_first(job):
-            if job.status is storage.JobStatus.CANCELLED and not raced:
+            if job.status is core.JobStatus.CANCELLED and not raced:
                 raced.append(True)
                 finish(backends, settings)  # the job completes between the api's read and write
             return real_save(job)
@@ -161,5 +161,5 @@ class TestCancelRaces:
         monkeypatch.setattr(backends.jobs, "save", thumbnailer_finishes_first)
         response = client.delete(f"/jobs/{job_id}")
         assert raced and response.status_code == 204  # it found the job complete, so deleted it
-        with pytest.raises(storage.NotFound):
+        with pytest.raises(core.NotFound):
             backends.jobs.load(job_id)

@@ -9,6 +9,7 @@ import sys
 
 import requests
 
+import core
 import storage
 from cli import commands
 from cli.__main__ import main
@@ -26,7 +27,7 @@ def test_serve_runs_on_minio_and_elasticmq_when_the_environment_points_there(buc
         with EmbeddedService(tmp_path / "data", thumbnailers=1, environ=environ) as service:
             assert main(["submit", str(photo), "--url", service.url]) == commands.EXIT_OK
     finally:
-        storage.connect(storage.Settings.from_env(environ)).queue.delete_queue()
+        storage.connect(core.Settings.from_env(environ)).queue.delete_queue()
     assert images.decode((tmp_path / "photo.thumbnail.jpg").read_bytes()).size == (100, 50)
     assert not (tmp_path / "data").exists(), "nothing may fall back to the local disk"
 

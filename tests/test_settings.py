@@ -2,7 +2,7 @@
 
 import pytest
 
-from storage import ConfigurationError, Settings
+from core import ConfigurationError, Settings
 
 BASE = {"STORAGE_URL": "s3://thumbs", "QUEUE_URL": "sqs://jobs"}
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+import core
 import storage
 from tests import images
 
@@ -9,7 +10,7 @@ from tests import images
 class TestStorage:
     def test_sqs(self, backends):
         queue = backends.queue
-        job = storage.Job()
+        job = core.Job()
         queue.send(job.id)
 
         messages = queue.receive(max_messages=10, wait_seconds=5)
@@ -29,7 +30,7 @@ class TestStorage:
 
     def test_s3_job(self, backends):
         jobs = backends.jobs
-        job = storage.Job()
+        job = core.Job()
         jobs.save(job)
         assert jobs.load(job.id) == job
 
@@ -40,16 +41,16 @@ class TestStorage:
 
     def test_s3_image(self, backends):
         jobs = backends.jobs
-        job_id = storage.Job().id
+        job_id = core.Job().id
         data = images.jpeg()
         jobs.save_input(job_id, data, "image/jpeg")
         stored = jobs.load_input(job_id)
         assert stored.data == data and stored.content_type == "image/jpeg"
 
     def test_missing_objects_are_not_found(self, backends):
-        with pytest.raises(storage.NotFound):
-            backends.jobs.load(storage.Job().id)
-        with pytest.raises(storage.NotFound):
+        with pytest.raises(core.NotFound):
+            backends.jobs.load(core.Job().id)
+        with pytest.raises(core.NotFound):
             backends.jobs.load("../../etc/passwd")
 
     def test_unreachable_server_is_transient(self, settings, monkeypatch):
@@ -57,7 +58,7 @@ class TestStorage:
         monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9")
         monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
         backends = storage.connect(settings)
-        with pytest.raises(storage.TransientError):
+        with pytest.raises(core.TransientError):
             backends.objects.ping()
-        with pytest.raises(storage.TransientError):
+        with pytest.raises(core.TransientError):
             backends.queue.send("x")

@@ -8,19 +8,20 @@ import time
 
 import pytest
 
+import core
 import storage
-from tests import images
-from tests.waiting import wait_for_terminal
 from storage.jobstore import input_key
 from storage.objects.local import LocalObjectStore
 from storage.queues.sqlite import SqliteQueue
+from tests import images
+from tests.waiting import wait_for_terminal
 from thumbnailer import worker as worker_module
 from thumbnailer.worker import Worker
 
 
-def submit_directly(backends, data: bytes, content_type="image/jpeg") -> storage.Job:
+def submit_directly(backends, data: bytes, content_type="image/jpeg") -> core.Job:
     """What the api does, without the api: input, then job document, then the id on the queue."""
-    job = storage.Job()
+    job = core.Job()
     backends.jobs.save_input(job.id, data, content_type)
     backends.jobs.save(job)
     backends.queue.send(job.id)
@@ -37,7 +38,7 @@ class TestThumbnailer:
         run_worker(backends, settings)
 
         done = backends.jobs.load(job.id)
-        assert done.status is storage.JobStatus.FAILED
+        assert done.status is core.JobStatus.FAILED
         assert 400 <= done.code < 500 and done.message
         assert done.finish is not None
         assert backends.queue.receive(wait_seconds=1) == []  # acknowledged, not retried
@@ -47,7 +48,7 @@ class TestThumbnailer:
         run_worker(backends, settings)
 
         done = backends.jobs.load(job.id)
-        assert (done.status, done.code) == (storage.JobStatus.COMPLETE, 200)
+        assert (done.status, done.code) == (core.JobStatus.COMPLETE, 200)
         assert done.location == f"/jobs/{job.id}/thumbnail"
         stored = backends.jobs.load_output(job.id, 0)
         thumbnail = images.decode(stored.data)
@@ -64,9 +65,9 @@ class TestWorkerEdges:
         good = submit_directly(backends, images.jpeg())
         run_worker(backends, settings)
         failed = backends.jobs.load(bomb.id)
-        assert (failed.status, failed.code) == (storage.JobStatus.FAILED, 413)
+        assert (failed.status, failed.code) == (core.JobStatus.FAILED, 413)
         assert "pixels" in failed.message
-        assert backends.jobs.load(good.id).status is storage.JobStatus.COMPLETE
+        assert backends.jobs.load(good.id).status is core.JobStatus.COMPLETE
 
     def test_malformed_message_is_dropped(self, backends, settings):
         backends.queue.send("definitely not a job id")
@@ -83,7 +84,7 @@ class TestWorkerEdges:
 
     def test_unknown_job_is_retried_within_the_grace_period_then_dropped(self, backends, settings):
         settings = dataclasses.replace(settings, storage_grace_seconds=2)
-        backends.queue.send(storage.Job().id)  # never stored
+        backends.queue.send(core.Job().id)  # never stored
         worker = Worker(backends, settings)
         [message] = backends.queue.receive(wait_seconds=10)
         worker.handle(message)  # within grace: handed back to come again soon
@@ -102,39 +103,39 @@ class TestWorkerEdges:
         [message] = backends.queue.receive(wait_seconds=10)
         worker.process(message)
         done = backends.jobs.load(job.id)
-        assert done.status is storage.JobStatus.FAILED and "attempts" in done.message
+        assert done.status is core.JobStatus.FAILED and "attempts" in done.message
 
     def test_input_not_visible_yet_is_retried_not_failed(self, backends, settings):
-        job = storage.Job()
+        job = core.Job()
         backends.jobs.save(job)
         backends.queue.send(job.id)
         worker = Worker(backends, settings)
         [message] = backends.queue.receive(wait_seconds=10)
         worker.handle(message)
-        assert backends.jobs.load(job.id).status is storage.JobStatus.PROCESSING
+        assert backends.jobs.load(job.id).status is core.JobStatus.PROCESSING
 
         backends.jobs.save_input(job.id, images.jpeg(), "image/jpeg")  # the write becomes visible
         time.sleep(worker_module.RETRY_SOON_SECONDS)  # it comes back this soon, not after a whole timeout
         run_worker(backends, settings)
-        assert backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE
+        assert backends.jobs.load(job.id).status is core.JobStatus.COMPLETE
 
     def test_input_still_missing_after_the_grace_period_fails_the_job(self, backends, settings):
         settings = dataclasses.replace(settings, storage_grace_seconds=1)
-        job = storage.Job()
+        job = core.Job()
         backends.jobs.save(job)
         backends.queue.send(job.id)
         time.sleep(1.1)
         run_worker(backends, settings)
         done = backends.jobs.load(job.id)
-        assert (done.status, done.code) == (storage.JobStatus.FAILED, 404)
+        assert (done.status, done.code) == (core.JobStatus.FAILED, 404)
 
     def test_cancelled_pending_job_is_never_processed(self, backends, settings):
         job = submit_directly(backends, images.jpeg())
         job.cancel()
         backends.jobs.save(job)
         run_worker(backends, settings)
-        assert backends.jobs.load(job.id).status is storage.JobStatus.CANCELLED
-        with pytest.raises(storage.NotFound):
+        assert backends.jobs.load(job.id).status is core.JobStatus.CANCELLED
+        with pytest.raises(core.NotFound):
             backends.jobs.load_output(job.id, 0)
         assert backends.queue.receive(wait_seconds=1) == []
 
@@ -150,8 +151,8 @@ class TestWorkerEdges:
 
         monkeypatch.setattr(worker_module, "render_outputs", render_then_owner_cancels)
         run_worker(backends, settings)
-        assert backends.jobs.load(job.id).status is storage.JobStatus.CANCELLED
-        with pytest.raises(storage.NotFound):
+        assert backends.jobs.load(job.id).status is core.JobStatus.CANCELLED
+        with pytest.raises(core.NotFound):
             backends.jobs.load_output(job.id, 0)
 
 
@@ -169,7 +170,7 @@ class TestThumbnailerProcess:
     def test_a_running_thumbnailer_finishes_work_put_in_directly(self, backends, thumbnailer_process):
         job = submit_directly(backends, images.png_with_alpha(), "image/png")
         done = wait_for_terminal(backends, job.id)
-        assert done.status is storage.JobStatus.COMPLETE
+        assert done.status is core.JobStatus.COMPLETE
         assert images.decode(backends.jobs.load_output(job.id, 0).data).mode == "RGBA"
 
     def test_sigterm_stops_an_idle_thumbnailer_promptly(self, backends, thumbnailer_process):
@@ -191,7 +192,7 @@ class TestWorkerHousekeeping:
     def test_an_idle_worker_sweeps_a_folder_store_of_expired_data(self, tmp_path, settings):
         embedded = storage.Backends(LocalObjectStore(tmp_path / "objects"), SqliteQueue(tmp_path / "q.db", 5))
         embedded.ensure()
-        old, fresh = storage.Job(), storage.Job()
+        old, fresh = core.Job(), core.Job()
         for job in (old, fresh):
             embedded.jobs.save_input(job.id, b"x", "image/jpeg")
         ten_days_ago = time.time() - 10 * 86400
@@ -200,6 +201,6 @@ class TestWorkerHousekeeping:
 
         worker._sweep_if_due()
 
-        with pytest.raises(storage.NotFound):
+        with pytest.raises(core.NotFound):
             embedded.jobs.load_input(old.id)
         assert embedded.jobs.load_input(fresh.id).data == b"x"

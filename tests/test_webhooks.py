@@ -11,9 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-import storage
+import core
+from core.callbacks import check_callback_url
+from core.errors import CallbackRefused
 from tests import images
-from thumbnailer.webhooks import CallbackRefused, check_callback_url
 from thumbnailer.worker import Worker
 
 SECRET = "test-webhook-secret"
@@ -90,8 +91,8 @@ def verify(headers: dict, body: bytes, secret: str = SECRET, tolerance_seconds: 
     return json.loads(body)
 
 
-def submit_directly(backends, data: bytes, callback_url: str) -> storage.Job:
-    job = storage.Job(callback_url=callback_url)
+def submit_directly(backends, data: bytes, callback_url: str) -> core.Job:
+    job = core.Job(callback_url=callback_url)
     backends.jobs.save_input(job.id, data, "application/octet-stream")
     backends.jobs.save(job)
     backends.queue.send(job.id)
@@ -132,7 +133,7 @@ def test_a_receiver_error_is_retried_and_each_attempt_recorded(hook_client, hook
         assert [verify(*request)["id"] for request in requests] == [job_id] * 3
         deliveries = wait_for_deliveries(backends, job_id, 3)
         assert [delivery["status"] for delivery in deliveries] == [500, 503, 200]
-        assert backends.jobs.load(job_id).status is storage.JobStatus.COMPLETE
+        assert backends.jobs.load(job_id).status is core.JobStatus.COMPLETE
     finally:
         receiver.close()
 
@@ -156,7 +157,7 @@ def test_a_failed_job_is_posted_too(hook_settings, backends, receiver):
     [(headers, body)] = receiver.wait_for(1)
     assert headers["X-Thumbnails-Event"] == "job.failed"
     assert verify(headers, body)["status"] == "failed"
-    assert backends.jobs.load(job.id).status is storage.JobStatus.FAILED
+    assert backends.jobs.load(job.id).status is core.JobStatus.FAILED
 
 
 def test_a_failing_webhook_never_fails_the_job(hook_client, hook_settings, backends):
@@ -167,7 +168,7 @@ def test_a_failing_webhook_never_fails_the_job(hook_client, hook_settings, backe
         Worker(backends, settings).work(burst=True)
         deliveries = wait_for_deliveries(backends, job_id, 2)
         assert [delivery["status"] for delivery in deliveries] == [500, 500]
-        assert backends.jobs.load(job_id).status is storage.JobStatus.COMPLETE
+        assert backends.jobs.load(job_id).status is core.JobStatus.COMPLETE
     finally:
         receiver.close()
 

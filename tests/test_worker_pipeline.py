@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-import storage
+import core
 from tests import images
 from tests.test_thumbnailer import submit_directly
 from tests.waiting import wait_for_terminal
@@ -46,7 +46,7 @@ def test_batching_deletes_ten_at_a_time_and_the_rest_on_exit():
 def test_a_failed_batch_delete_is_logged_not_raised(caplog):
     class FailingQueue:
         def delete(self, receipts):
-            raise storage.TransientError("queue down")
+            raise core.TransientError("queue down")
 
     acks = Acknowledger(FailingQueue())
     with acks.batching():
@@ -66,7 +66,7 @@ def test_a_backlog_is_processed_with_overlapping_jobs_and_batched_deletes(backen
     backends.queue.delete = recording_delete
     Worker(backends, settings).work(burst=True)
 
-    assert all(backends.jobs.load(job.id).status is storage.JobStatus.COMPLETE for job in jobs)
+    assert all(backends.jobs.load(job.id).status is core.JobStatus.COMPLETE for job in jobs)
     assert sum(batches) == 12 and max(batches) > 1
     assert backends.queue.receive(wait_seconds=1) == []
 
@@ -88,7 +88,7 @@ def two_process_thumbnailer(backends, tmp_path):
 def test_supervisor_runs_the_configured_processes_and_stops_them(backends, two_process_thumbnailer):
     jobs = [submit_directly(backends, images.jpeg()) for _ in range(4)]
     for job in jobs:
-        assert wait_for_terminal(backends, job.id).status is storage.JobStatus.COMPLETE
+        assert wait_for_terminal(backends, job.id).status is core.JobStatus.COMPLETE
     deadline = time.monotonic() + 30
     # Both processes are at work (a slow start could otherwise meet SIGTERM before the loop).
     while two_process_thumbnailer.log.read_text().count('"thumbnailer started"') != 2:

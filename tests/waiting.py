@@ -6,13 +6,14 @@ import time
 
 import requests
 
+import core
 import storage
 from tests.conftest import ALICE
 
 FINISHED = ("complete", "failed", "cancelled")
 
 
-def wait_for_terminal(backends: storage.Backends, job_id: str, timeout: float = 60) -> storage.Job:
+def wait_for_terminal(backends: storage.Backends, job_id: str, timeout: float = 60) -> core.Job:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = backends.jobs.load(job_id)

@@ -10,8 +10,7 @@ import argparse
 import os
 import sys
 
-import storage
-import storage.logs
+import core.logs
 from thumbnailer.pool import Supervisor, run_worker
 
 
@@ -20,10 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true", help="one process; stop once the queue is empty")
     args = parser.parse_args(argv)
     log_level = os.environ.get("LOG_LEVEL", "INFO")
-    storage.logs.configure(log_level)
+    core.logs.configure(log_level)
     try:
-        settings = storage.Settings.from_env(os.environ)
-    except storage.ConfigurationError as error:
+        settings = core.Settings.from_env(os.environ)
+    except core.ConfigurationError as error:
         print(f"thumbnailer: {error}", file=sys.stderr)
         return 2
     if args.burst or settings.processes == 1:

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 
+import core
 import storage
 from storage.queues.base import MAX_ENTRIES_PER_BATCH
 
@@ -54,7 +55,7 @@ class Acknowledger:
             return
         try:
             self.queue.delete(receipts)
-        except storage.ThumbnailsError as error:
+        except core.ThumbnailsError as error:
             log.warning("could not delete %d finished messages (they will be dropped when they return): %s",
                         len(receipts), error)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
+import core
 import storage
 
 log = logging.getLogger(__name__)
@@ -45,5 +46,5 @@ class Heartbeat:
             try:
                 self.queue.change_visibility(self.receipt, self.timeout_seconds)
                 self.beats += 1
-            except storage.ThumbnailsError as error:
+            except core.ThumbnailsError as error:
                 log.warning("could not extend a message's visibility (it may be delivered again): %s", error)

@@ -15,27 +15,27 @@ import signal
 import threading
 import time
 
+import core.logs
 import storage
-import storage.logs
 
 log = logging.getLogger(__name__)
 RESTART_DELAY_SECONDS = 1.0
 PARENT_CHECK_SECONDS = 1.0
 
 
-def run_worker(settings: storage.Settings, log_level: str, burst: bool = False, number: int = 0) -> None:
+def run_worker(settings: core.Settings, log_level: str, burst: bool = False, number: int = 0) -> None:
     """One thumbnailer process: its own clients, its own loop, its own metrics port
     (THUMBNAILER_METRICS_PORT + its number, when that is set)."""
     from thumbnailer import metrics
     from thumbnailer.worker import Worker
 
-    storage.logs.configure(log_level)
+    core.logs.configure(log_level)
     if settings.metrics_port:
         metrics.serve(settings.metrics_port + number)
     backends = storage.connect(settings)
     try:
         backends.ensure()
-    except storage.TransientError as error:
+    except core.TransientError as error:
         log.warning("storage not reachable at start-up: %s", error)
     Worker(backends, settings).work(burst=burst)
 
@@ -47,7 +47,7 @@ def _exit_before_work(signum, frame) -> None:
     raise SystemExit(0)
 
 
-def _child(settings: storage.Settings, log_level: str, number: int) -> None:
+def _child(settings: core.Settings, log_level: str, number: int) -> None:
     # Own process group: a terminal's Ctrl-C reaches the supervisor only, which passes it on
     # once, so that one Ctrl-C means "finish the jobs in hand" everywhere.
     os.setpgrp()
@@ -69,7 +69,7 @@ def _stop_when_orphaned(supervisor: int) -> None:
 
 
 class Supervisor:
-    def __init__(self, settings: storage.Settings, log_level: str = "INFO"):
+    def __init__(self, settings: core.Settings, log_level: str = "INFO"):
         self.settings = settings
         self.log_level = log_level
         self.count = settings.processes

@@ -7,12 +7,9 @@ failing is given up after WEBHOOK_ATTEMPTS; the job's own status is never change
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
+import http.client
 import json
 import logging
-import http.client
 import socket
 import ssl
 import threading
@@ -20,61 +17,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+import core
 import storage
-from storage.errors import ThumbnailsError
+from core.callbacks import check_callback_url, signature
+from core.errors import CallbackRefused
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Thumbnails-Signature"
 EVENT_HEADER = "X-Thumbnails-Event"
-MAX_URL_LENGTH = 2048
 MAX_RECORD_CONFLICTS = 5
 DELIVERY_THREADS = 2
 MAX_RESPONSE_BYTES = 64 * 1024  # the most of a receiver's answer read (its body is ignored)
-# Cloud metadata services that are not caught by the link-local/private checks (AWS's IPv6 one).
-_METADATA = (ipaddress.ip_network("fd00:ec2::254/128"), ipaddress.ip_network("100.100.100.200/32"))
-
-
-class CallbackRefused(ThumbnailsError):
-    """The callback URL is malformed or points at an address the service must not reach."""
-
-
-def check_callback_url(url: str, allowed_networks: tuple[str, ...] = ()) -> str:
-    """Refuse URLs that are not http(s) or whose host resolves to loopback, private, link-local,
-    metadata or otherwise special addresses, unless an allowed network contains the address.
-    Return the checked address to connect to (so a second DNS answer cannot differ)."""
-    if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
-        raise CallbackRefused(f"must be an http or https URL of at most {MAX_URL_LENGTH} characters")
-    parts = urlsplit(url)
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise CallbackRefused("has an invalid port") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CallbackRefused("must be an http or https URL with a host")
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as error:
-        raise CallbackRefused(f"host {parts.hostname!r} does not resolve: {error}") from None
-    networks = [ipaddress.ip_network(network, strict=False) for network in allowed_networks]
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if getattr(address, "ipv4_mapped", None):
-            address = address.ipv4_mapped
-        if any(address in network for network in networks):
-            continue
-        if _is_internal(address):
-            raise CallbackRefused(f"host {parts.hostname!r} resolves to {address}, an internal address")
-    return infos[0][4][0]
-
-
-def _is_internal(address) -> bool:
-    return (address.is_loopback or address.is_private or address.is_link_local or address.is_multicast
-            or address.is_reserved or address.is_unspecified or any(address in net for net in _METADATA))
-
-
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    """HMAC-SHA256 over `timestamp + "." + body`, hex: what a receiver recomputes."""
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
@@ -118,7 +71,7 @@ def post(url: str, address: str, body: bytes, headers: dict, timeout: float) -> 
 class WebhookSender:
     """Delivers in the background; `send` returns at once."""
 
-    def __init__(self, jobs: storage.JobStore, settings: storage.Settings):
+    def __init__(self, jobs: storage.JobStore, settings: core.Settings):
         self.jobs = jobs
         self.secret = settings.webhook_secret
         self.timeout_seconds = settings.webhook_timeout_seconds
@@ -128,7 +81,7 @@ class WebhookSender:
         self._pool = ThreadPoolExecutor(DELIVERY_THREADS, thread_name_prefix="webhook")
         self._stopping = threading.Event()
 
-    def send(self, job: storage.Job) -> None:
+    def send(self, job: core.Job) -> None:
         """Queue the delivery of a job that just reached a terminal state (if it asked for one)."""
         if job.callback_url:
             body = json.dumps(dict(job.to_dict(), deliveries=[])).encode()
@@ -178,8 +131,8 @@ class WebhookSender:
                 job.record_delivery(status, error)
                 self.jobs.save(job)
                 return
-            except storage.Conflict:
+            except core.Conflict:
                 continue
-            except storage.ThumbnailsError as record_error:
+            except core.ThumbnailsError as record_error:
                 log.warning("webhook attempt not recorded", extra={"job_id": job_id, "reason": str(record_error)})
                 return

@@ -14,15 +14,16 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from http import HTTPStatus
 
+import core
 import storage
-from storage.job import parse_job_id
-from storage.logs import log_context
+from core.errors import RenderError
+from core.job import parse_job_id
+from core.logs import log_context
+from core.render import render
 from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS
 from thumbnailer import metrics
 from thumbnailer.acks import MAX_ACK_DELAY_SECONDS, Acknowledger
-from thumbnailer.errors import RenderError
 from thumbnailer.heartbeat import Heartbeat
-from thumbnailer.outputs import render_outputs
 from thumbnailer.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class _RetrySoon(Exception):
 class Worker:
     """Turns queued job ids into thumbnails. At-least-once: every step may be repeated safely."""
 
-    def __init__(self, backends: storage.Backends, settings: storage.Settings):
+    def __init__(self, backends: storage.Backends, settings: core.Settings):
         self.jobs = backends.jobs
         self.queue = backends.inbox  # every priority, high first (storage.queues.priority)
         self.acks = Acknowledger(self.queue)
@@ -111,7 +112,7 @@ class Worker:
             try:
                 messages = self._receive(min(free, MAX_MESSAGES_PER_RECEIVE),
                                          BUSY_POLL_SECONDS if busy or burst else MAX_WAIT_TIME_SECONDS)
-            except storage.TransientError as error:
+            except core.TransientError as error:
                 failures += 1
                 self._back_off(failures, error)
                 continue
@@ -130,7 +131,7 @@ class Worker:
         """A queue that vanished (an in-memory ElasticMQ restarted) is made again, not a crash."""
         try:
             return self.queue.receive(max_messages, wait_seconds)
-        except storage.NotFound as error:
+        except core.NotFound as error:
             log.warning("the queue is gone; creating it again", extra={"reason": str(error)})
             self.queue.ensure()
             return []
@@ -152,7 +153,7 @@ class Worker:
         self._last_sweep = time.monotonic()
         try:
             self.jobs.expire_after(self.retention_seconds)
-        except storage.ThumbnailsError as error:
+        except core.ThumbnailsError as error:
             log.warning("could not sweep expired data", extra={"reason": str(error)})
 
     def request_stop(self, signum=None, frame=None) -> None:
@@ -180,7 +181,7 @@ class Worker:
     def _hand_back(self, message: storage.Message, seconds: int = 0) -> None:
         try:
             self.queue.change_visibility(message.receipt, seconds)
-        except storage.ThumbnailsError as error:
+        except core.ThumbnailsError as error:
             log.warning("could not hand back a message (it returns after its timeout): %s", error)
 
     # -- one message, as the loop runs it ----------------------------------------
@@ -205,13 +206,13 @@ class Worker:
             try:
                 self.process(message)
                 return
-            except storage.Conflict as error:
+            except core.Conflict as error:
                 conflicts += 1
                 if conflicts > MAX_CONFLICT_RETRIES:
                     log.warning("message %r keeps conflicting; it will come back: %s", message.body[:64], error)
                     return
                 log.info("job changed by another thumbnailer; reading it again (%s)", error)
-            except storage.TransientError as error:
+            except core.TransientError as error:
                 failures += 1
                 if self._stop_requested or failures > MAX_IN_PLACE_RETRIES:
                     log.warning("message %r left for later: %s", message.body[:64], error)
@@ -225,7 +226,7 @@ class Worker:
         at once (renders take turns on the process's core, storage calls overlap)."""
         try:
             job_id = parse_job_id(message.body)
-        except storage.InvalidJob:
+        except core.InvalidJob:
             log.error("dropping malformed message", extra={"body": message.body[:64], "outcome": "dropped"})
             self.acks.ack(message.receipt)
             return
@@ -235,17 +236,17 @@ class Worker:
     def _process_job(self, job_id: str, message: storage.Message) -> None:
         try:
             job = self.jobs.load(job_id)
-        except storage.NotFound:
+        except core.NotFound:
             self._retry_or_drop(message, "job document not found", message.sent_at)
             return
-        except storage.InvalidJob as error:
+        except core.InvalidJob as error:
             log.error("dropping job with a corrupt document", extra={"reason": str(error), "outcome": "dropped"})
             self.acks.ack(message.receipt)
             return
 
         with log_context(owner=job.owner):
             if job.status.is_terminal:
-                if job.status is storage.JobStatus.CANCELLED:
+                if job.status is core.JobStatus.CANCELLED:
                     # Cancelled, perhaps while we rendered: anything written for it goes.
                     self.jobs.delete_data(job.id, len(job.outputs))
                 log.info("job already finished; dropping the message", extra={"status": job.status.value})
@@ -257,12 +258,12 @@ class Worker:
                 return
             self._render_job(job, message)
 
-    def _render_job(self, job: storage.Job, message: storage.Message) -> None:
+    def _render_job(self, job: core.Job, message: storage.Message) -> None:
         job.start_processing()
         self.jobs.save(job)
         try:
             source = self.jobs.load_input(job.id)
-        except storage.NotFound:
+        except core.NotFound:
             if self._within_grace(job.start.timestamp()):
                 raise self._retry_soon(message, "input not visible yet")
             self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")
@@ -271,7 +272,7 @@ class Worker:
         try:
             with self._render_lock:
                 started = time.perf_counter()
-                outputs = render_outputs(source.data, job.outputs, self.max_image_pixels)
+                outputs = render(source.data, job.outputs, self.max_image_pixels)
                 render_seconds = time.perf_counter() - started
         except RenderError as error:
             self._finish_failed(job, message, error.code, str(error))
@@ -302,13 +303,13 @@ class Worker:
                                                           "outcome": "dropped"})
         self.acks.ack(message.receipt)
 
-    def _record(self, job: storage.Job, outcome: str, **fields) -> None:
+    def _record(self, job: core.Job, outcome: str, **fields) -> None:
         metrics.JOBS_FINISHED.labels(outcome=outcome, code=str(job.code)).inc()
         if job.finish is not None:
             metrics.JOB_SECONDS.observe((job.finish - job.start).total_seconds())
         log.info(f"job {outcome}", extra={"outcome": outcome, "code": job.code, **fields})
 
-    def _finish_failed(self, job: storage.Job, message: storage.Message, code: int, reason: str) -> None:
+    def _finish_failed(self, job: core.Job, message: storage.Message, code: int, reason: str) -> None:
         job.fail(code, reason)
         self.jobs.save(job)
         self.acks.ack(message.receipt)

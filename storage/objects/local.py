@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from storage.errors import Conflict, InvalidKey, NotFound, TransientError
+from core.errors import Conflict, InvalidKey, NotFound, TransientError
 from storage.objects.base import ObjectStore, StoredObject
 
 # A key is '/'-separated segments of these characters; no segment starts with a dot, so

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from storage.aws import error_code, translated_errors
-from storage.errors import NotFound
-from storage.objects.base import ObjectStore, StoredObject
-
 import botocore.exceptions
+
+from core.errors import NotFound
+from storage.aws import error_code, translated_errors
+from storage.objects.base import ObjectStore, StoredObject
 
 
 class S3ObjectStore(ObjectStore):

@@ -19,7 +19,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from storage.errors import NotFound, ThumbnailsError, TransientError
+from core.errors import NotFound, ThumbnailsError, TransientError
 from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS, Message, Queue
 
 POLL_INTERVAL_SECONDS = 0.05

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from core.errors import NotFound, ThumbnailsError
 from storage.aws import translated_errors
-from storage.errors import NotFound, ThumbnailsError
 from storage.queues.base import MAX_ENTRIES_PER_BATCH, MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS, Message, Queue
 
 

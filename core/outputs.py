@@ -10,7 +10,7 @@ import dataclasses
 import json
 import re
 
-from storage.errors import ThumbnailsError
+from core.errors import InvalidOption
 
 FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 FITS = ("contain", "cover", "pad")
@@ -21,14 +21,6 @@ HARD_MAX_OUTPUTS = 32
 _COLOUR = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 _ALIASES = {"jpg": "jpeg"}
 _KEYS = ("format", "size", "width", "height", "fit", "quality", "background")
-
-
-class InvalidOption(ThumbnailsError):
-    """A submission option (output, priority, callback_url) is malformed; `field` names what to fix."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 @dataclasses.dataclass(frozen=True)

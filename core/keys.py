@@ -8,16 +8,14 @@ one per line in API_KEYS_FILE or comma-separated in API_KEYS.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import hmac
 import re
 import secrets
-import sys
 from pathlib import Path
 
-from storage.errors import ConfigurationError
+from core.errors import ConfigurationError
 
 PREFIX = "thk"
 _OWNER = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -85,30 +83,3 @@ class KeyRing:
         expected = record.digest if record else _DUMMY_DIGEST
         matches = hmac.compare_digest(_digest(key), expected)
         return record.owner if record and matches else None
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`thumbnails-keys create OWNER [--file PATH]`: make a key, store its hash, print the key once."""
-    parser = argparse.ArgumentParser(prog="thumbnails-keys", description=main.__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    create = commands.add_parser("create", help="make a key for OWNER")
-    create.add_argument("owner")
-    create.add_argument("--file", help="append the record to this keys file (else print it)")
-    args = parser.parse_args(argv)
-    try:
-        key, record = new_key(args.owner)
-    except ValueError as error:
-        parser.error(str(error))
-    if args.file:
-        with open(args.file, "a", encoding="utf-8") as keys_file:
-            keys_file.write(record.line() + "\n")
-        print(f"stored the hash in {args.file}", file=sys.stderr)
-    else:
-        print(f"record for API_KEYS / API_KEYS_FILE: {record.line()}", file=sys.stderr)
-    print(f"key for {args.owner} (shown once, keep it secret):", file=sys.stderr)
-    print(key)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

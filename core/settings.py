@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
-from storage.errors import ConfigurationError
-from storage.outputs import HARD_MAX_OUTPUTS
+from core.errors import ConfigurationError
+from core.outputs import HARD_MAX_OUTPUTS
 
 MIB = 1024 * 1024
 DEFAULT_DATA_DIR = "data"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from http import HTTPStatus
 
-from storage.errors import InvalidJob
-from storage.outputs import DEFAULT_OUTPUTS, PRIORITIES, InvalidOption, OutputSpec
+from core.errors import InvalidJob, InvalidOption
+from core.outputs import DEFAULT_OUTPUTS, PRIORITIES, OutputSpec
 
 
 class JobStatus(str, Enum):
@@ -66,7 +66,7 @@ _DELIVERY_KEYS = {"at", "status", "error"}
 
 def _now() -> datetime:
     """Now, to the millisecond: what the JSON form keeps, so round trips are exact."""
-    moment = datetime.now(timezone.utc)
+    moment = datetime.now(UTC)
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 

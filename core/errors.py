@@ -1,0 +1,67 @@
+"""The project's own errors: callers never see botocore, sqlite or Pillow exceptions."""
+
+from http import HTTPStatus
+
+
+class ThumbnailsError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class NotFound(ThumbnailsError):
+    """The object, job or queue asked for does not exist."""
+
+
+class TransientError(ThumbnailsError):
+    """A dependency is unreachable or overloaded; the same call may work later."""
+
+
+class Conflict(ThumbnailsError):
+    """A conditional write lost: someone changed the object since it was read; read it again."""
+
+
+class InvalidJob(ThumbnailsError):
+    """A job document or transition breaks the job model's rules."""
+
+
+class ConfigurationError(ThumbnailsError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class InvalidOption(ThumbnailsError):
+    """A submission option (output, priority, callback_url) is malformed; `field` names what to fix."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class CallbackRefused(ThumbnailsError):
+    """The callback URL is malformed or points at an address the service must not reach."""
+
+
+class InvalidKey(ThumbnailsError):
+    """An object key that could name a path outside the store (empty, `..`, absolute, odd characters)."""
+
+
+class RenderError(ThumbnailsError):
+    """The input can never become a thumbnail; the job fails with `code`."""
+
+    code = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class UnsupportedImage(RenderError):
+    """Not an image, or a format outside the allow-list."""
+
+    code = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+
+
+class CorruptImage(RenderError):
+    """A supported format whose data is truncated or broken."""
+
+    code = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class ImageTooLarge(RenderError):
+    """More pixels than the configured cap: a possible decompression bomb."""
+
+    code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
