@@ -7,11 +7,11 @@ import functools
 
 from core.errors import TransientError
 from core.settings import Settings
-from storage.jobstore import JobStore
+from storage.jobstore import DocumentJobStore, JobStore
 from storage.objects.base import ObjectStore
 from storage.queues.base import Message, Queue
 
-__all__ = ["Backends", "JobStore", "Message", "ObjectStore", "Queue", "connect"]
+__all__ = ["Backends", "DocumentJobStore", "JobStore", "Message", "ObjectStore", "Queue", "connect"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,10 +22,11 @@ class Backends:
     queue: Queue  # the normal-priority queue: what callers that know no priority use
     high: Queue | None = None
     low: Queue | None = None
+    job_store: JobStore | None = None  # None: job documents in the object store
 
     @functools.cached_property
     def jobs(self) -> JobStore:
-        return JobStore(self.objects)
+        return self.job_store if self.job_store is not None else DocumentJobStore(self.objects)
 
     def queue_for(self, priority: str) -> Queue:
         """Where a job of this priority is sent (normal when no priority queues are configured)."""
@@ -49,7 +50,7 @@ class Backends:
         """Create what is missing. Both are tried even when one is unreachable, so that a process
         started during a storage outage still creates its queue; the first failure is raised."""
         failures = []
-        for backend in (self.objects, *self.queues):
+        for backend in (self.objects, self.jobs, *self.queues):
             try:
                 backend.ensure()
             except TransientError as error:
@@ -59,10 +60,20 @@ class Backends:
 
 
 def connect(settings: Settings) -> Backends:
-    """Build the object store and queue that the settings' URLs name."""
-    return Backends(_object_store(settings), _queue(settings, settings.queue_url),
+    """Build the object store, job store and queues that the settings' URLs name."""
+    objects = _object_store(settings)
+    return Backends(objects, _queue(settings, settings.queue_url),
                     _queue(settings, settings.priority_queue_url("high")),
-                    _queue(settings, settings.priority_queue_url("low")))
+                    _queue(settings, settings.priority_queue_url("low")),
+                    _job_store(settings, objects))
+
+
+def _job_store(settings: Settings, objects: ObjectStore) -> JobStore:
+    if settings.jobs_backend == "objects":
+        return DocumentJobStore(objects)
+    from storage.sqljobs import SqlJobStore
+
+    return SqlJobStore(objects, settings.jobs_url)
 
 
 def _object_store(settings: Settings) -> ObjectStore:
@@ -82,6 +93,10 @@ def _queue(settings: Settings, url: str) -> Queue:
         from storage.queues.sqlite import SqliteQueue
 
         return SqliteQueue(settings.queue_path, settings.visibility_timeout_seconds)
+    if settings.queue_backend == "postgresql":
+        from storage.queues.postgres import PostgresQueue
+
+        return PostgresQueue(*settings.postgres_queue, settings.visibility_timeout_seconds)
     from storage.aws import make_client
     from storage.queues.sqs import SqsQueue
 

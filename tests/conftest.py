@@ -19,6 +19,7 @@ import storage
 from storage.aws import make_client
 from storage.objects.s3 import S3ObjectStore
 from storage.queues.sqs import SqsQueue
+from tests.databases import postgres_url  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTING_ENV = {key: value for key, value in dotenv_values(ROOT / "testing.env").items() if value is not None}

@@ -182,7 +182,7 @@ class TestLocalObjectStore:
         assert list(tmp_path.rglob("*")) == [tmp_path / "objects"]
 
     def test_a_job_id_that_is_not_a_uuid_never_reaches_the_disk(self, tmp_path):
-        jobs = storage.JobStore(LocalObjectStore(tmp_path))
+        jobs = storage.DocumentJobStore(LocalObjectStore(tmp_path))
         with pytest.raises(core.NotFound):
             jobs.load("../../etc/passwd")
 

@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 import core
-from core.render import ThumbnailSpec, render
+from core.render import render
 from tests import processes
+from tests.databases import settings_on_each_job_store  # noqa: F401  (every test on every job store)
 from tests.test_thumbnailer import submit_directly
 from tests.waiting import wait_for_terminal
 
@@ -71,5 +72,5 @@ def test_a_job_whose_thumbnailer_was_killed_is_completed_by_another(backends, sl
         processes.stop(rescuer)
     assert (done.status, done.code) == (core.JobStatus.COMPLETE, 200)
     # ... with the very bytes an uninterrupted render gives
-    expected = render(slow_png, ThumbnailSpec(max_pixels=SLOW_PIXEL_LIMIT))
+    expected = render(slow_png, max_pixels=SLOW_PIXEL_LIMIT)[0]
     assert backends.jobs.load_output(job.id, 0).data == expected.data

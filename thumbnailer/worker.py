@@ -148,7 +148,7 @@ class Worker:
 
     def _sweep_if_due(self) -> None:
         """While idle, remove expired data from a store that has no lifecycle rules of its own."""
-        if self.jobs.objects.expires_by_itself or time.monotonic() - self._last_sweep < SWEEP_INTERVAL_SECONDS:
+        if self.jobs.expires_by_itself or time.monotonic() - self._last_sweep < SWEEP_INTERVAL_SECONDS:
             return
         self._last_sweep = time.monotonic()
         try:

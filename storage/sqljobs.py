@@ -1,0 +1,176 @@
+"""Job records in SQLite or PostgreSQL (SQLAlchemy Core): the job store with history.
+
+A record's `version` column counts its writes; a write of a loaded job says which version it
+read and changes nothing if the row moved on since (Conflict), as the ETag condition does for
+documents in the object store.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core.errors import Conflict, InvalidJob, NotFound
+from core.job import Job, JobStatus, parse_job_id
+from storage import database
+from storage.jobstore import (
+    JobPage,
+    JobQuery,
+    JobStore,
+    JobSummary,
+    decode_cursor,
+    encode_cursor,
+    retention_days,
+)
+from storage.objects.base import ObjectStore
+from storage.schema import jobs
+
+MS_PER_DAY = 86_400_000
+
+
+def to_ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _row(job: Job) -> dict:
+    return {
+        "id": job.id, "owner": job.owner, "status": job.status.value, "priority": job.priority,
+        "start_ms": to_ms(job.start), "finish_ms": None if job.finish is None else to_ms(job.finish),
+        "updated_ms": round(time.time() * 1000), "document": job.to_json(),
+    }
+
+
+def _job(document: str, version: int) -> Job:
+    job = Job.from_json(document)
+    job.version = str(version)
+    return job
+
+
+class SqlJobStore(JobStore):
+    history = True
+
+    def __init__(self, objects: ObjectStore, url: str):
+        super().__init__(objects)
+        self.url = url
+
+    @property
+    def _db(self) -> sa.Engine:
+        return database.engine(self.url)
+
+    def ensure(self) -> None:
+        database.migrate(self.url)
+
+    def ping(self) -> None:
+        with database.translated_errors("job records"), self._db.connect() as connection:
+            connection.execute(sa.select(1))
+
+    # -- records ---------------------------------------------------------------
+
+    def save(self, job: Job) -> None:
+        row = _row(job)
+        with database.translated_errors(f"writing job {job.id}"), self._db.begin() as connection:
+            if job.version is None:
+                version = connection.execute(self._upsert(row)).scalar_one()
+            else:
+                version = connection.execute(
+                    sa.update(jobs).where(jobs.c.id == job.id, jobs.c.version == int(job.version))
+                    .values(**row, version=jobs.c.version + 1).returning(jobs.c.version)
+                ).scalar_one_or_none()
+                if version is None:
+                    exists = connection.execute(sa.select(jobs.c.seq).where(jobs.c.id == job.id)).first()
+                    if exists is None:
+                        raise NotFound(f"writing job {job.id}: the record was deleted")
+                    raise Conflict(f"writing job {job.id}: changed by another writer")
+        job.version = str(version)
+
+    def _upsert(self, row: dict):
+        """Insert, or overwrite whatever is there (an unconditional write, like a plain PUT)."""
+        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(jobs).values(**row, version=1)
+        changed = {name: insert.excluded[name] for name in row if name != "id"}
+        return insert.on_conflict_do_update(
+            index_elements=[jobs.c.id], set_={**changed, "version": jobs.c.version + 1}
+        ).returning(jobs.c.version)
+
+    def load(self, job_id: str) -> Job:
+        try:
+            job_id = parse_job_id(job_id)
+        except InvalidJob as error:
+            raise NotFound(str(error)) from error
+        with database.translated_errors(f"reading job {job_id}"), self._db.connect() as connection:
+            row = connection.execute(
+                sa.select(jobs.c.document, jobs.c.version).where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise NotFound(f"job {job_id}: not found")
+        return _job(row.document, row.version)
+
+    def delete_record(self, job_id: str) -> None:
+        with database.translated_errors(f"deleting job {job_id}"), self._db.begin() as connection:
+            connection.execute(sa.delete(jobs).where(jobs.c.id == parse_job_id(job_id)))
+
+    # -- history ---------------------------------------------------------------
+
+    def list(self, query: JobQuery) -> JobPage:
+        statement = sa.select(jobs.c.seq, jobs.c.document, jobs.c.version)
+        if query.owner is not None:
+            statement = statement.where(jobs.c.owner == query.owner)
+        if query.statuses:
+            statement = statement.where(jobs.c.status.in_([status.value for status in query.statuses]))
+        if query.priority is not None:
+            statement = statement.where(jobs.c.priority == query.priority)
+        if query.since is not None:
+            statement = statement.where(jobs.c.start_ms >= to_ms(query.since))
+        if query.until is not None:
+            statement = statement.where(jobs.c.start_ms < to_ms(query.until))
+        if query.cursor is not None:
+            statement = statement.where(jobs.c.seq < decode_cursor(query.cursor))
+        statement = statement.order_by(jobs.c.seq.desc()).limit(query.limit + 1)
+        with database.translated_errors("listing jobs"), self._db.connect() as connection:
+            rows = connection.execute(statement).all()
+        more = len(rows) > query.limit
+        rows = rows[:query.limit]
+        return JobPage([_job(row.document, row.version) for row in rows],
+                       encode_cursor(rows[-1].seq) if more else None)
+
+    def summary(self, owner: str | None, statuses: tuple[JobStatus, ...] = ()) -> JobSummary:
+        counting = sa.select(jobs.c.status, jobs.c.priority, sa.func.count()).group_by(jobs.c.status, jobs.c.priority)
+        oldest = sa.select(sa.func.min(jobs.c.start_ms)).where(jobs.c.status == JobStatus.PENDING.value)
+        if owner is not None:
+            counting = counting.where(jobs.c.owner == owner)
+            oldest = oldest.where(jobs.c.owner == owner)
+        if statuses:
+            counting = counting.where(jobs.c.status.in_([status.value for status in statuses]))
+        counts: dict[str, dict[str, int]] = {}
+        with database.translated_errors("counting jobs"), self._db.connect() as connection:
+            for status, priority, count in connection.execute(counting):
+                counts.setdefault(status, {})[priority] = count
+            oldest_ms = connection.execute(oldest).scalar()
+        return JobSummary(counts, None if oldest_ms is None else from_ms(oldest_ms))
+
+    def stale(self, statuses: tuple[JobStatus, ...], changed_before: datetime, limit: int = 100) -> list[Job]:
+        statement = (sa.select(jobs.c.document, jobs.c.version)
+                     .where(jobs.c.status.in_([status.value for status in statuses]),
+                            jobs.c.updated_ms < to_ms(changed_before))
+                     .order_by(jobs.c.updated_ms).limit(limit))
+        with database.translated_errors("finding stale jobs"), self._db.connect() as connection:
+            return [_job(row.document, row.version) for row in connection.execute(statement)]
+
+    # -- retention -------------------------------------------------------------
+
+    @property
+    def expires_by_itself(self) -> bool:
+        return False  # records are swept, whatever the object store does on its own
+
+    def expire_after(self, retention_seconds: int) -> None:
+        """Data as the object store does it; records of jobs finished before then are deleted."""
+        super().expire_after(retention_seconds)
+        cutoff = round(time.time() * 1000) - retention_days(retention_seconds) * MS_PER_DAY
+        with database.translated_errors("deleting expired job records"), self._db.begin() as connection:
+            connection.execute(sa.delete(jobs).where(jobs.c.finish_ms < cutoff))
