@@ -126,6 +126,7 @@ class JobStore(abc.ABC):
 
     def ensure(self) -> None:
         """Create what is missing (a database's tables); nothing to do for documents."""
+        return
 
     def ping(self) -> None:
         self.objects.ping()
