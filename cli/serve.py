@@ -39,7 +39,7 @@ class Supervisor:
         # Children get the resolved URLs, so they agree on one data folder whatever their cwd.
         # Each thumbnailer child is one process: serve itself supervises them.
         self.environ = dict(environ, STORAGE_URL=settings.storage_url, QUEUE_URL=settings.queue_url,
-                            THUMBNAILER_PROCESSES="1")
+                            JOBS_URL=settings.jobs_url or "objects", THUMBNAILER_PROCESSES="1")
         self.new_key: str | None = None
         self.processes: dict[str, subprocess.Popen] = {}
         self._stop_signal: int | None = None

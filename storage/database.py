@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import threading
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import exc
 
 from core.errors import Conflict, ThumbnailsError, TransientError
@@ -56,6 +53,7 @@ def engine(url: str) -> sa.Engine:
 
 def _create_engine(url: sa.URL) -> sa.Engine:
     if url.get_backend_name() == "sqlite":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         created = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
 
         @sa.event.listens_for(created, "connect")
@@ -88,33 +86,40 @@ def translated_errors(what: str):
         raise TransientError(f"{what}: {error}") from error
 
 
-def _config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
-
-
 def head_revision() -> str:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    """The newest migration: the highest-numbered file in migrations/versions (NNNN_name.py)."""
+    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
 
 
 def current_revision(url: str) -> str | None:
+    """Read Alembic's version table directly: start-up checks stay cheap (no Alembic import)."""
     with translated_errors(f"reading the schema version of {_safe(url)}"), engine(url).connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return _stored_revision(connection)
+
+
+def _stored_revision(connection) -> str | None:
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def migrate(url: str) -> bool:
     """Bring the database to the newest schema; True if anything was done."""
     if current_revision(url) == head_revision():
         return False
+    from alembic import command
+    from alembic.config import Config
+
     db = engine(url)
     with translated_errors(f"migrating {_safe(url)}"), _sqlite_file_lock(db), db.connect() as connection:
         if db.dialect.name == "postgresql":
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        if MigrationContext.configure(connection).get_current_revision() == head_revision():
+        if _stored_revision(connection) == head_revision():
             return False  # another process did it while this one waited
-        config = _config()
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = connection
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing useful here
         command.upgrade(config, "head")
         connection.commit()
     return True

@@ -115,6 +115,19 @@ class SqlJobStore(JobStore):
         with database.translated_errors(f"deleting job {job_id}"), self._db.begin() as connection:
             connection.execute(sa.delete(jobs).where(jobs.c.id == parse_job_id(job_id)))
 
+    def import_jobs(self, imported: list[Job]) -> int:
+        """Insert jobs whose id has no row yet (rows already there win); return how many were new.
+        Rows get their place in the history in the order given: pass them oldest first."""
+        if not imported:
+            return 0
+        dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
+        rows = [{**_row(job), "version": 1} for job in imported]
+        with database.translated_errors("importing jobs"), self._db.begin() as connection:
+            inserted = connection.execute(
+                dialect.insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.id]).returning(jobs.c.id),
+                rows)
+            return len(inserted.all())
+
     # -- history ---------------------------------------------------------------
 
     def list(self, query: JobQuery) -> JobPage:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Iterator
 from typing import BinaryIO
 
 
@@ -44,6 +45,10 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Deleting a missing key is not an error."""
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Every key under prefix, in no promised order (for imports and sweeps, not requests)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its keys")
 
     @abc.abstractmethod
     def expire_after(self, prefix: str, days: int) -> None:
