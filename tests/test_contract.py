@@ -16,6 +16,7 @@ import storage
 from storage.aws import make_client
 from storage.objects.local import LocalObjectStore
 from storage.objects.s3 import S3ObjectStore
+from storage.queues.postgres import PostgresQueue
 from storage.queues.sqlite import SqliteQueue
 from storage.queues.sqs import SqsQueue
 from tests.conftest import RUN_ID
@@ -37,29 +38,35 @@ def objects(request, tmp_path) -> storage.ObjectStore:
     return store
 
 
-def queue_spec(kind: str, tmp_path) -> tuple[str, str]:
+def queue_spec(kind: str, tmp_path, database_url: str = "") -> tuple[str, ...]:
     """A picklable description of a fresh queue, so other processes can open the same one."""
     if kind == "sqlite":
         return kind, str(tmp_path / f"queue-{next(_names)}.db")
+    if kind == "postgresql":
+        return kind, f"contract-{next(_names)}", database_url
     return kind, f"{RUN_ID}-contract-{next(_names)}"
 
 
-def open_queue(spec: tuple[str, str], visibility_timeout_seconds: int) -> storage.Queue:
-    kind, where = spec
+def open_queue(spec: tuple[str, ...], visibility_timeout_seconds: int) -> storage.Queue:
+    kind, where, *rest = spec
     if kind == "sqlite":
         return SqliteQueue(where, visibility_timeout_seconds)
+    if kind == "postgresql":
+        return PostgresQueue(rest[0], where, visibility_timeout_seconds)
     return SqsQueue(make_client("sqs"), where, visibility_timeout_seconds)
 
 
-@pytest.fixture(params=["sqlite", "sqs"])
+@pytest.fixture(params=["sqlite", pytest.param("sqs", marks=pytest.mark.servers),
+                        pytest.param("postgresql", marks=pytest.mark.servers)])
 def queue_factory(request, tmp_path):
     """Make queues of this backend with a chosen visibility timeout; SQS ones are deleted afterwards."""
     if request.param == "sqs":
         request.getfixturevalue("servers")
+    database_url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else ""
     made = []
 
     def make(visibility_timeout_seconds: int = LONG_VISIBILITY_SECONDS):
-        spec = queue_spec(request.param, tmp_path)
+        spec = queue_spec(request.param, tmp_path, database_url)
         queue = open_queue(spec, visibility_timeout_seconds)
         queue.ensure()
         made.append(queue)
@@ -67,7 +74,7 @@ def queue_factory(request, tmp_path):
 
     yield make
     for queue in made:
-        if isinstance(queue, SqsQueue):
+        if isinstance(queue, (SqsQueue, PostgresQueue)):
             queue.delete_queue()
 
 
@@ -297,7 +304,7 @@ class TestQueueContract:
         assert sorted(received) == sorted(sent), "a message was handed out twice, or lost"
 
 
-def drain(spec: tuple[str, str]) -> list[str]:
+def drain(spec: tuple[str, ...]) -> list[str]:
     """One consumer process: take messages one by one, without deleting, until none is left."""
     queue = open_queue(spec, LONG_VISIBILITY_SECONDS)
     received = []
