@@ -80,18 +80,17 @@ class JobSummary:
     oldest_pending: datetime | None
 
 
-def encode_cursor(position: int) -> str:
+def encode_cursor(*position: int) -> str:
     """Opaque to clients: they hand it back unchanged."""
-    return base64.urlsafe_b64encode(f"v1:{position}".encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(":".join(["v1", *map(str, position)]).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> int:
+def decode_cursor(cursor: str, size: int) -> tuple[int, ...]:
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, position = text.split(":")
-        if version != "v1":
+        version, *position = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")
+        if version != "v1" or len(position) != size:
             raise ValueError(version)
-        return int(position)
+        return tuple(int(part) for part in position)
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidOption("cursor", "not a cursor this service handed out") from error
 

@@ -1,8 +1,9 @@
 """The database's tables, as SQLAlchemy Core metadata: what the Alembic migrations create.
 
 jobs: one row per job. The document column holds the job's JSON (the record itself); the other
-columns copy what queries filter and sort on. `seq` grows with every new job, so a page that
-ends at a given seq stays the same page however many jobs arrive after it. Times are integer
+columns copy what queries filter and sort on. History is ordered by submit time, then `seq`
+(which grows with every new row) between jobs of the same millisecond; a page ends at such a
+pair, so the pages after it stay the same however many jobs arrive meanwhile. Times are integer
 milliseconds since the epoch: the same on SQLite and PostgreSQL, and cheap to compare.
 
 queue_messages: the PostgreSQL queue (storage.queues.postgres), several queues in one table.
@@ -29,8 +30,10 @@ jobs = sa.Table(
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Column("document", sa.Text(), nullable=False),
     # An owner's history, newest first, with or without a status filter.
-    sa.Index("jobs_owner_seq", "owner", "seq"),
-    sa.Index("jobs_owner_status_seq", "owner", "status", "seq"),
+    sa.Index("jobs_owner_start", "owner", "start_ms", "seq"),
+    sa.Index("jobs_owner_status_start", "owner", "status", "start_ms", "seq"),
+    # An owner's counts by status and priority, read from the index alone.
+    sa.Index("jobs_owner_status_priority", "owner", "status", "priority"),
     # Across owners: what is pending or processing and since when (gauges, reconciler).
     sa.Index("jobs_status_updated", "status", "updated_ms"),
     # Retention: records whose job finished long ago.

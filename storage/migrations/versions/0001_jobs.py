@@ -30,8 +30,9 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("document", sa.Text(), nullable=False),
     )
-    op.create_index("jobs_owner_seq", "jobs", ["owner", "seq"])
-    op.create_index("jobs_owner_status_seq", "jobs", ["owner", "status", "seq"])
+    op.create_index("jobs_owner_start", "jobs", ["owner", "start_ms", "seq"])
+    op.create_index("jobs_owner_status_start", "jobs", ["owner", "status", "start_ms", "seq"])
+    op.create_index("jobs_owner_status_priority", "jobs", ["owner", "status", "priority"])
     op.create_index("jobs_status_updated", "jobs", ["status", "updated_ms"])
     op.create_index("jobs_finish", "jobs", ["finish_ms"])
 
