@@ -10,13 +10,15 @@
 # Settings (environment): POSTGRES_PORT (5432 + 20000 = 25432), SERVICES_DIR (<repo>/.services).
 # The cluster lives in SERVICES_DIR/postgres, trusts connections from 127.0.0.1 only (no
 # password: it is a test server) and has a database `thumbnails`. initdb refuses to run as
-# root, so as root the cluster belongs to the `postgres` user the package creates.
+# root, so as root the cluster belongs to the `postgres` user the package creates (and lives in
+# that user's home when it cannot reach SERVICES_DIR, as under /root).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 run_dir=${SERVICES_DIR:-$root/.services}
 port=${POSTGRES_PORT:-25432}
 data=$run_dir/postgres
+[ -f "$run_dir/postgres.where" ] && data=$(cat "$run_dir/postgres.where")
 database=thumbnails
 
 log() { echo "postgres: $*" >&2; }
@@ -52,6 +54,11 @@ start() {
   install
   local bin; bin=$(bindir)
   mkdir -p "$run_dir"
+  if [ "$(id -u)" = 0 ] && [ ! -f "$data/PG_VERSION" ] && ! runuser -u postgres -- test -x "$run_dir"; then
+    # A checkout under /root: the postgres user cannot reach it, so the cluster lives in its home.
+    data=$(getent passwd postgres | cut -d: -f6)/thumbnails-$port
+    echo "$data" >"$run_dir/postgres.where"
+  fi
   if [ ! -f "$data/PG_VERSION" ]; then
     mkdir -p "$data"
     [ "$(id -u)" = 0 ] && chown postgres: "$data"
