@@ -8,8 +8,12 @@ the query, JSON) and prints p50/p95 in milliseconds per kind of page:
     python -m bench.history 1000000                      # both stores
     python -m bench.history 100000 --stores sqlite
 
-PostgreSQL: the server scripts/postgres.sh starts (or --postgres-url); the benchmark makes a
-database of its own and drops it at the end. SQLite: a file in a temporary folder (or --dir).
+PostgreSQL: the server scripts/postgres.sh starts (or --postgres-url), in a database
+`bench_history_N`; SQLite: `jobs-N.db` in --dir (default: a temporary folder). Seeding a million
+takes minutes, so with --keep both are kept and a later run with the same N reuses them.
+
+Two timings per page: `api` is the whole request in process (routing, auth, the query, reading
+50 job documents, JSON), `store` only JobStore.list or .summary (the query and the documents).
 """
 
 from __future__ import annotations
@@ -93,16 +97,40 @@ def seed(url: str, count: int) -> None:
         connection.execute(sa.text("ANALYZE"))
 
 
+def seeded(url: str) -> int:
+    try:
+        with database.engine(url).connect() as connection:
+            return connection.execute(sa.select(sa.func.count()).select_from(jobs)).scalar_one()
+    except sa.exc.SQLAlchemyError:
+        return 0
+
+
 def make_client(url: str, tmp: Path):
+    """The api in process, its job store's list and summary timed on the side."""
     from api import create_app
 
     key, record = new_key(OWNER)
     settings = core.Settings.from_env(
         {"STORAGE_URL": (tmp / "objects").as_uri(), "QUEUE_URL": f"sqlite://{tmp / 'queue.db'}",
-         "JOBS_URL": url, "API_KEYS": record.line()})
-    client = create_app(settings).test_client()
+         "JOBS_URL": url, "API_KEYS": record.line(), "RATE_LIMIT_PER_MINUTE": "100000000"})
+    app = create_app(settings)
+    store = app.extensions["thumbnails.backends"].jobs
+    store_timings: list[float] = []
+    for name in ("list", "summary"):
+        store.__dict__[name] = _timed(getattr(store, name), store_timings)
+    client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
-    return client
+    return client, store_timings
+
+
+def _timed(method, timings: list[float]):
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            timings.append((time.perf_counter() - started) * 1000)
+    return timed
 
 
 def pages(client, count: int) -> dict[str, list[str]]:
@@ -123,10 +151,16 @@ def pages(client, count: int) -> dict[str, list[str]]:
     }
 
 
-def measure(client, paths: list[str], repeat: int) -> tuple[float, float, int]:
+def percentiles(timings: list[float]) -> tuple[float, float]:
+    timings = sorted(timings)
+    return statistics.median(timings), timings[max(0, int(len(timings) * 0.95) - 1)]
+
+
+def measure(client, store_timings: list[float], paths: list[str], repeat: int) -> tuple:
     timings, size = [], 0
     for _ in range(3):
         client.get(paths[0])  # warm the caches once
+    store_timings.clear()
     for n in range(repeat):
         path = paths[n % len(paths)]
         started = time.perf_counter()
@@ -134,19 +168,20 @@ def measure(client, paths: list[str], repeat: int) -> tuple[float, float, int]:
         timings.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.get_data(as_text=True)
         size = len(response.get_json().get("jobs", []))
-    timings.sort()
-    return statistics.median(timings), timings[int(len(timings) * 0.95) - 1], size
+    return (*percentiles(timings), *percentiles(store_timings), size)
 
 
 def run(store: str, url: str, count: int, repeat: int, tmp: Path) -> None:
-    print(f"{store}: seeding {count:,} jobs", file=sys.stderr)
-    seed(url, count)
-    client = make_client(url, tmp)
-    print(f"\n{store}, {count:,} jobs ({count * 9 // 10:,} of them the caller's), {repeat} requests each:")
-    print(f"  {'page':<28} {'p50 ms':>8} {'p95 ms':>8} {'jobs':>5}")
+    if seeded(url) != count:
+        print(f"{store}: seeding {count:,} jobs", file=sys.stderr)
+        seed(url, count)
+    client, store_timings = make_client(url, tmp)
+    print(f"\n{store}, {count:,} jobs ({count * 9 // 10:,} of them the caller's), {repeat} requests each, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:")
+    print(f"  {'page':<28} {'api p50':>8} {'api p95':>8} {'store p50':>10} {'store p95':>10} {'jobs':>5}")
     for name, paths in pages(client, count).items():
-        p50, p95, size = measure(client, paths, repeat)
-        print(f"  {name:<28} {p50:8.1f} {p95:8.1f} {size:5}")
+        api50, api95, store50, store95, size = measure(client, store_timings, paths, repeat)
+        print(f"  {name:<28} {api50:8.1f} {api95:8.1f} {store50:10.1f} {store95:10.1f} {size:5}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,26 +191,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=200, help="requests per kind of page (default %(default)s)")
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:25432/thumbnails")
     parser.add_argument("--dir", type=Path, help="where the SQLite file goes (default: a temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the seeded databases for the next run")
     args = parser.parse_args(argv)
-    os.environ.setdefault("ALLOW_ANONYMOUS", "false")
-    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
-        tmp = Path(folder)
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(scratch)
+        folder = args.dir.resolve() if args.dir else tmp
+        folder.mkdir(parents=True, exist_ok=True)
         for store in args.stores.split(","):
             if store == "sqlite":
-                run(store, f"sqlite://{tmp / 'jobs.db'}", args.count, args.repeat, tmp)
+                path = folder / f"jobs-{args.count}.db"
+                try:
+                    run(store, f"sqlite://{path}", args.count, args.repeat, tmp)
+                finally:
+                    if not args.keep:
+                        for leftover in folder.glob(f"jobs-{args.count}.db*"):
+                            leftover.unlink()
             else:
-                name = f"bench_history_{os.getpid()}"
+                name = f"bench_history_{args.count}"
                 admin = sa.create_engine(database.sqlalchemy_url(args.postgres_url), isolation_level="AUTOCOMMIT")
                 with admin.connect() as connection:
-                    connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                    if not connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                              {"name": name}).first():
+                        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
                 url = args.postgres_url.rsplit("/", 1)[0] + f"/{name}"
                 try:
                     run(store, url, args.count, args.repeat, tmp)
                 finally:
                     for key in [key for key in database._engines if key[0] == url]:
                         database._engines.pop(key).dispose()
-                    with admin.connect() as connection:
-                        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    if not args.keep:
+                        with admin.connect() as connection:
+                            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return 0
 
 

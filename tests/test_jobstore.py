@@ -274,3 +274,48 @@ class TestRetention:
         with pytest.raises(core.NotFound):
             history.load(old.id)
         assert history.load(recent.id).status is JobStatus.FAILED
+
+
+class TestJobsUrl:
+    def test_embedded_records_go_to_sqlite_in_the_data_folder(self, tmp_path):
+        settings = core.Settings.from_env({"DATA_DIR": str(tmp_path)})
+        assert (settings.jobs_backend, settings.jobs_url) == ("sqlite", f"sqlite://{tmp_path}/jobs.db")
+        assert isinstance(storage.connect(settings).jobs, SqlJobStore)
+
+    def test_with_s3_and_sqs_records_stay_documents_unless_asked(self):
+        base = {"STORAGE_URL": "s3://bucket", "QUEUE_URL": "sqs://queue"}
+        assert core.Settings.from_env(base).jobs_backend == "objects"
+        assert core.Settings.from_env({**base, "JOBS_URL": "objects"}).jobs_backend == "objects"
+        chosen = core.Settings.from_env({**base, "JOBS_URL": "postgresql://u:p@db:5432/thumbnails"})
+        assert chosen.jobs_backend == "postgresql"
+
+    def test_objects_overrides_the_embedded_default(self, tmp_path):
+        settings = core.Settings.from_env({"DATA_DIR": str(tmp_path), "JOBS_URL": "objects"})
+        assert isinstance(storage.connect(settings).jobs, storage.DocumentJobStore)
+
+    @pytest.mark.parametrize("url", ["sqlite://jobs.db", "mysql://db/x", "postgresql://", "jobs.db"])
+    def test_a_bad_url_stops_start_up_naming_the_variable(self, url):
+        with pytest.raises(core.ConfigurationError, match="JOBS_URL"):
+            core.Settings.from_env({"STORAGE_URL": "s3://b", "QUEUE_URL": "sqs://q", "JOBS_URL": url})
+
+    def test_a_postgresql_queue_names_its_priority_queues(self):
+        settings = core.Settings.from_env({"STORAGE_URL": "s3://b", "QUEUE_URL": "postgresql://db/x?queue=thumbs"})
+        assert settings.postgres_queue == ("postgresql://db/x", "thumbs")
+        assert settings.priority_queue_url("high") == "postgresql://db/x?queue=thumbs-high"
+        assert core.Settings.from_env({"STORAGE_URL": "s3://b", "QUEUE_URL": "postgresql://db/x"}).postgres_queue[1] \
+            == "thumbnails"
+
+
+class TestKeys:
+    @pytest.mark.parametrize("kind", ["local", pytest.param("s3", marks=pytest.mark.servers)])
+    def test_an_object_store_lists_the_keys_under_a_prefix(self, kind, request, tmp_path):
+        if kind == "local":
+            objects = LocalObjectStore(tmp_path / "objects")
+        else:
+            objects = S3ObjectStore(make_client("s3", "path"), request.getfixturevalue("bucket_name"))
+        objects.ensure()
+        prefix = f"keys-{time.monotonic_ns()}/"
+        for key in ("a/job.json", "a/input", "b/job.json"):
+            objects.put(prefix + key, b"x", "text/plain")
+        objects.put(f"other-{time.monotonic_ns()}/c", b"x", "text/plain")
+        assert sorted(objects.keys(prefix)) == [prefix + key for key in ("a/input", "a/job.json", "b/job.json")]
