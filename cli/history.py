@@ -125,7 +125,7 @@ def migrate(environ) -> int:
             queue.ensure()
     except core.ThumbnailsError as error:
         return _fail(str(error), EXIT_REFUSED)
-    print(f"{database._safe(settings.jobs_url)}: schema {database.head_revision()} "
+    print(f"{database.safe_url(settings.jobs_url)}: schema {database.head_revision()} "
           f"({'migrated' if changed else 'already up to date'})")
     return EXIT_OK
 

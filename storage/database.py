@@ -93,7 +93,7 @@ def head_revision() -> str:
 
 def current_revision(url: str) -> str | None:
     """Read Alembic's version table directly: start-up checks stay cheap (no Alembic import)."""
-    with translated_errors(f"reading the schema version of {_safe(url)}"), engine(url).connect() as connection:
+    with translated_errors(f"reading the schema version of {safe_url(url)}"), engine(url).connect() as connection:
         return _stored_revision(connection)
 
 
@@ -111,7 +111,7 @@ def migrate(url: str) -> bool:
     from alembic.config import Config
 
     db = engine(url)
-    with translated_errors(f"migrating {_safe(url)}"), _sqlite_file_lock(db), db.connect() as connection:
+    with translated_errors(f"migrating {safe_url(url)}"), _sqlite_file_lock(db), db.connect() as connection:
         if db.dialect.name == "postgresql":
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         if _stored_revision(connection) == head_revision():
@@ -140,6 +140,6 @@ def _sqlite_file_lock(db: sa.Engine):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without a password, for messages and logs."""
     return sa.make_url(url).render_as_string(hide_password=True)
