@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import core
 import storage
+from core.backoff import backoff
 from core.callbacks import check_callback_url, signature
 from core.errors import CallbackRefused
 
@@ -27,6 +28,7 @@ SIGNATURE_HEADER = "X-Thumbnails-Signature"
 EVENT_HEADER = "X-Thumbnails-Event"
 MAX_RECORD_CONFLICTS = 5
 DELIVERY_THREADS = 2
+MAX_BACKOFF_SECONDS = 300  # between two attempts of one webhook
 MAX_RESPONSE_BYTES = 64 * 1024  # the most of a receiver's answer read (its body is ignored)
 
 
@@ -95,7 +97,7 @@ class WebhookSender:
     def _deliver(self, job_id: str, event: str, url: str, body: bytes) -> None:
         for attempt in range(self.attempts):
             if attempt:
-                if self._stopping.wait(self.backoff_seconds * 2 ** (attempt - 1)):
+                if self._stopping.wait(backoff(attempt, self.backoff_seconds, MAX_BACKOFF_SECONDS)):
                     return
             status, error = self._attempt(url, event, body)
             self._record(job_id, status, error)
