@@ -95,14 +95,14 @@ def main(argv: list[str] | None = None, environ=None) -> int:
 
 
 def _serve(args, environ) -> int:
-    from cli.serve import Supervisor
+    from cli.serve import Serve
 
     try:
         settings = core.Settings.from_env(environ)
     except core.ConfigurationError as error:
         print(f"thumbnails: {error}", file=sys.stderr)
         return 2
-    return Supervisor(settings, environ, args.host, args.port, args.thumbnailers).run()
+    return Serve(settings, environ, args.host, args.port, args.thumbnailers).run()
 
 
 def _not_negative(text: str) -> int:

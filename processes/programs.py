@@ -1,0 +1,45 @@
+"""The service's programs as a supervisor runs them: the api and thumbnailer processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Mapping
+
+from processes.supervisor import Program
+
+
+class PortInUse(OSError):
+    """The api's address cannot be had: something else listens there, or it is not ours to bind."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The api's listening socket, bound here so that a port already taken is refused before
+    anything starts; gunicorn gets the socket itself (`--bind fd://N`), so whatever answers
+    there afterwards is this api and no other process."""
+    try:
+        return socket.create_server((host, port), backlog=2048)
+    except OSError as error:
+        reason = os.strerror(error.errno) if isinstance(error.errno, int) and error.errno > 0 else str(error)
+        raise PortInUse(f"cannot listen on port {port} of {host}: {reason}") from error
+
+
+def api(environ: Mapping[str, str], listener: socket.socket) -> Program:
+    """gunicorn on the given socket; essential: the service stops if it dies."""
+    fd = listener.fileno()
+    return Program("api", [sys.executable, "-m", "api", "--bind", f"fd://{fd}"], environ, essential=True,
+                   pass_fds=(fd,))
+
+
+def thumbnailers(environ: Mapping[str, str], count: int, metrics_port: int = 0) -> list[Program]:
+    """count one-process thumbnailers, restarted when they die. With metrics_port, thumbnailer-N
+    serves its metrics on metrics_port + N - 1: one port each, so any count works."""
+    programs = []
+    for number in range(1, count + 1):
+        child = {key: value for key, value in environ.items() if key != "THUMBNAILER_METRICS_PORT"}
+        child["THUMBNAILER_PROCESSES"] = "1"  # the worker runs in the child itself
+        if metrics_port:
+            child["THUMBNAILER_METRICS_PORT"] = str(metrics_port + number - 1)
+        programs.append(Program(f"thumbnailer-{number}", [sys.executable, "-m", "thumbnailer"], child))
+    return programs
