@@ -16,7 +16,7 @@ from pathlib import Path
 import core
 import storage
 from core.keys import new_key
-from processes import programs
+from processes import ports, programs
 from processes.supervisor import Supervisor, printer
 from processes.waiting import answers, wait_until
 
@@ -48,8 +48,8 @@ class Serve:
         """Refuse a taken port; start everything; announce once ready; watch until a signal
         (exit 0) or a failure (exit 1); stop everything."""
         try:
-            listener = programs.listen(self.host, self.port)
-        except programs.PortInUse as error:
+            listener = ports.listen(self.host, self.port)
+        except ports.PortInUse as error:
             say(f"{error}; is another server running there? Stop it or choose another --port")
             return EXIT_PORT_IN_USE
         with listener:

@@ -1,9 +1,9 @@
 """Children never outlive their supervisor.
 
 Two nets. On Linux the kernel sends a child SIGTERM when its supervisor dies, however it dies
-(SIGKILL, the OOM killer): `prctl(PR_SET_PDEATHSIG)`, set between fork and exec. Elsewhere, and
-as a fallback, a Python child started with SUPERVISOR_PID_VARIABLE in its environment watches
-its parent and stops itself, as if sent SIGTERM, once it has been re-parented.
+(SIGKILL, the OOM killer): `prctl(PR_SET_PDEATHSIG)`, set between fork and exec. Where that is
+not armed (another OS), a Python child started with SUPERVISOR_PID_VARIABLE in its environment
+watches its parent and stops itself, as if sent SIGTERM, once it has been re-parented.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 
 SUPERVISOR_PID_VARIABLE = "THUMBNAILS_SUPERVISOR_PID"
 PARENT_CHECK_SECONDS = 1.0
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG = 1, 2  # <linux/prctl.h>
 DEATH_SIGNAL = signal.SIGTERM  # the graceful stop: the job in hand is finished, gunicorn drains
 
 _prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None) if sys.platform.startswith("linux") else None
@@ -41,8 +41,17 @@ def stop_when_orphaned(environ: Mapping[str, str] = os.environ) -> None:
     """In a supervised child: a thread that sends this process DEATH_SIGNAL once its supervisor
     (named by SUPERVISOR_PID_VARIABLE) is no longer its parent. Does nothing when unsupervised."""
     supervisor = environ.get(SUPERVISOR_PID_VARIABLE, "")
-    if supervisor.isdigit():
+    if supervisor.isdigit() and not _death_signal_armed():
         threading.Thread(target=_watch, args=(int(supervisor),), name="orphan-check", daemon=True).start()
+
+
+def _death_signal_armed() -> bool:
+    """True when the kernel will signal this process at its parent's death: then a second
+    signal from the watch would only cut the graceful stop short."""
+    if _prctl is None:
+        return False
+    armed = ctypes.c_int(0)
+    return _prctl(PR_GET_PDEATHSIG, ctypes.byref(armed), 0, 0, 0) == 0 and armed.value != 0
 
 
 def _watch(supervisor: int) -> None:

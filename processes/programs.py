@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 from collections.abc import Mapping
 
 from processes.supervisor import Program
-
-
-class PortInUse(OSError):
-    """The api's address cannot be had: something else listens there, or it is not ours to bind."""
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """The api's listening socket, bound here so that a port already taken is refused before
-    anything starts; gunicorn gets the socket itself (`--bind fd://N`), so whatever answers
-    there afterwards is this api and no other process."""
-    try:
-        return socket.create_server((host, port), backlog=2048)
-    except OSError as error:
-        reason = os.strerror(error.errno) if isinstance(error.errno, int) and error.errno > 0 else str(error)
-        raise PortInUse(f"cannot listen on port {port} of {host}: {reason}") from error
 
 
 def api(environ: Mapping[str, str], listener: socket.socket) -> Program:

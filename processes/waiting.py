@@ -33,7 +33,7 @@ def wait_until(predicate: Callable[[], T], timeout: float, interval: float = POL
         if result:
             return result
         if time.monotonic() >= deadline:
-            raise TimeoutError(f"{description} did not hold within {timeout:g} s")
+            raise TimeoutError(f"waited {timeout:g} s for {description}, in vain")
         time.sleep(interval)
 
 
