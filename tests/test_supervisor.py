@@ -5,7 +5,6 @@ own metrics, a crash loop stops everything; and its policy and back-off on their
 
 from __future__ import annotations
 
-import io
 import os
 import random
 import signal
@@ -16,7 +15,6 @@ import sys
 import psutil
 import pytest
 import requests
-from PIL import Image
 
 import core
 import storage
@@ -24,11 +22,10 @@ from core.backoff import backoff
 from processes.ports import free_port
 from processes.supervisor import Program, RestartPolicy, Supervisor
 from processes.waiting import answers, wait_until
+from tests import images
 from tests.embedded import EmbeddedService, embedded_environ
 
-# A large, highly compressible PNG: small to upload, slow to decode, so that a thumbnailer can
-# be caught holding it (as in test_crash.py).
-SLOW_SIDE = 8000
+SLOW_SIDE = 8000  # images.slow_png: a thumbnailer can be caught holding it (as in test_crash.py)
 ATTEMPTS = 3
 VISIBILITY_TIMEOUT_SECONDS = 2
 
@@ -65,12 +62,7 @@ def two_free_ports() -> int:
 
 @pytest.fixture(scope="module")
 def slow_png() -> bytes:
-    ramp = Image.linear_gradient("L").resize((SLOW_SIDE, SLOW_SIDE))
-    image = Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.ROTATE_90),
-                                ramp.transpose(Image.Transpose.ROTATE_180)))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
+    return images.slow_png(SLOW_SIDE)
 
 
 def test_serve_restarts_a_killed_thumbnailer_and_the_job_it_held_completes(tmp_path, slow_png):
