@@ -126,7 +126,7 @@ def drive(stack: Stack, images: list[bytes], args: argparse.Namespace) -> dict:
     with concurrent.futures.ThreadPoolExecutor(args.concurrency) as pool:
         answers = list(pool.map(lambda n: submit(stack.url, images[n % len(images)], AUTH), range(args.jobs)))
     submit_seconds = time.monotonic() - started
-    accepted = [job_id for status, job_id in answers if status == 202]
+    accepted = [job_id for status, job_id in answers if status == 202 and job_id]
     submit_errors = collections.Counter(str(status) if status else job_id for status, job_id in answers
                                         if status != 202)
 

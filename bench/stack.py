@@ -212,9 +212,9 @@ class Stack:
 
     def start_thumbnailers(self) -> None:
         self.workers = self._spawn("thumbnailers", [sys.executable, "-m", "thumbnailer"])
-        self.worker_sampler = TreeSampler(self.workers.pid)
-        wait_until(lambda: len(self.worker_sampler.processes()) >= self.thumbnailers + (self.thumbnailers > 1),
-                   60, description="the thumbnailer processes")
+        self.worker_sampler = sampler = TreeSampler(self.workers.pid)
+        wait_until(lambda: len(sampler.processes()) >= self.thumbnailers + (self.thumbnailers > 1), 60,
+                   description="the thumbnailer processes")
         time.sleep(1.0)  # let each import and start long-polling: a benchmark measures warm processes
 
     def alive(self) -> bool:
@@ -230,12 +230,12 @@ class Stack:
 
     def memory(self) -> dict:
         """Peak RSS so far: the api (all gunicorn processes summed, and each), each thumbnailer."""
-        result = {}
+        result: dict[str, object] = {}
         if self.api_sampler:
             result["api"] = {"peak_total_mib": self.api_sampler.peak_total_mib,
                              "per_process_peak_mib": sorted(self.api_sampler.peaks.values())}
         if self.worker_sampler:
-            children = [p.pid for p in self.worker_sampler.processes()[1:]] or [self.workers.pid]
+            children = [p.pid for p in self.worker_sampler.processes()[1:]] or [self.worker_sampler.root.pid]
             result["thumbnailers_peak_mib"] = [peak_rss_mib(pid) for pid in children]
         return result
 

@@ -135,8 +135,8 @@ class Supervisor:
                 break
             if child.restart_at is not None and now >= child.restart_at:
                 self._spawn(child)
-            elif child.process is not None and child.process.poll() is not None:
-                self._died(child, now)
+            elif child.process is not None and (returncode := child.process.poll()) is not None:
+                self._died(child, returncode, now)
         return self.finished
 
     def watch(self) -> int:
@@ -155,8 +155,8 @@ class Supervisor:
         child.started = time.monotonic()
         child.restart_at = None
 
-    def _died(self, child: _Child, now: float) -> None:
-        name, returncode = child.program.name, child.process.returncode
+    def _died(self, child: _Child, returncode: int, now: float) -> None:
+        name = child.program.name
         child.process = None
         if child.program.essential:
             self.failure = f"{name} {describe(returncode)}"

@@ -23,7 +23,7 @@ class ProcessExited(RuntimeError):
     """A process that was meant to come up exited while we waited for it."""
 
 
-def wait_until(predicate: Callable[[], T], timeout: float, interval: float = POLL_SECONDS,
+def wait_until(predicate: Callable[[], T | None], timeout: float, interval: float = POLL_SECONDS,
                description: str = "the condition") -> T:
     """Call predicate until it returns something truthy, and return that; TimeoutError after
     timeout seconds. An exception from predicate ends the wait at once."""
@@ -54,7 +54,7 @@ def wait_for_http(url: str, timeout: float = 60, processes: Iterable[subprocess.
     def ready() -> bool:
         for process in watched:
             if process.poll() is not None:
-                raise ProcessExited(f"{process.args} exited with {process.returncode} before {url} answered")
+                raise ProcessExited(f"{process.args!r} exited with {process.returncode} before {url} answered")
         return answers(url)
 
     wait_until(ready, timeout, interval, f"an answer from {url}")

@@ -36,6 +36,7 @@ def headers() -> dict[str, str]:
 
 def children(service: EmbeddedService, module: str) -> list[psutil.Process]:
     """serve's children that run `python -m module`."""
+    assert service.process is not None
     found = []
     for child in psutil.Process(service.process.pid).children():
         try:
