@@ -10,6 +10,7 @@ gunicorn drains its requests. Anything unfinished stays in the queue for the nex
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,6 +25,7 @@ KEYS_FILE_NAME = "api-keys"
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 40  # above gunicorn's graceful_timeout (30 s)
 EXIT_PORT_IN_USE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 say = printer("thumbnails")
 
@@ -52,6 +54,13 @@ class Serve:
         except ports.PortInUse as error:
             say(f"{error}; is another server running there? Stop it or choose another --port")
             return EXIT_PORT_IN_USE
+        try:
+            return self._serve(listener)
+        except KeyboardInterrupt:  # only before the supervisor takes the signals, or after: nothing runs
+            say("interrupted")
+            return EXIT_INTERRUPTED
+
+    def _serve(self, listener: socket.socket) -> int:
         with listener:
             self._prepare_backends()
             self._prepare_keys()

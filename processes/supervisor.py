@@ -15,6 +15,7 @@ Policy:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -72,8 +73,14 @@ def describe(returncode: int) -> str:
 
 
 def printer(prefix: str) -> Callable[[str], None]:
-    """Messages for a person at a terminal: one line each on stderr."""
-    return lambda message: print(f"{prefix}: {message}", file=sys.stderr, flush=True)
+    """Messages for a person at a terminal: one line each on stderr. A terminal that was closed
+    (the SIGHUP case) cannot show them; that must not stop the supervisor stopping its children."""
+
+    def say(message: str) -> None:
+        with contextlib.suppress(OSError):
+            print(f"{prefix}: {message}", file=sys.stderr, flush=True)
+
+    return say
 
 
 class Supervisor:
