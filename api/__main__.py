@@ -7,14 +7,11 @@ from pathlib import Path
 
 from gunicorn.app.wsgiapp import run
 
-from processes.children import stop_when_orphaned
-
 CONFIG = Path(__file__).with_name("gunicorn.conf.py")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Extra arguments go to gunicorn (e.g. --bind 127.0.0.1:8080)."""
-    stop_when_orphaned()  # under a supervisor: stop (drain) if it dies
     sys.argv = ["thumbnails-api", "--config", str(CONFIG), *(sys.argv[1:] if argv is None else argv), "api.wsgi:app"]
     run()
 

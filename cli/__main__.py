@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None, environ=None) -> int:
         return keys_main([args.action, args.owner, *(["--file", args.file] if args.file else [])])
     if args.command == "api":
         from api.__main__ import main as api_main
+        from processes.children import stop_when_orphaned
 
+        stop_when_orphaned()  # under `thumbnails serve`: drain and stop if it dies
         api_main(gunicorn_args)
         return 0
     if args.command == "worker":

@@ -12,7 +12,9 @@ from processes.supervisor import Program
 def api(environ: Mapping[str, str], listener: socket.socket) -> Program:
     """gunicorn on the given socket; essential: the service stops if it dies."""
     fd = listener.fileno()
-    return Program("api", [sys.executable, "-m", "api", "--bind", f"fd://{fd}"], environ, essential=True,
+    # `thumbnails api` rather than `python -m api`: it adds the orphan check where the kernel's
+    # death signal is not available (the api itself knows nothing of supervisors).
+    return Program("api", [sys.executable, "-m", "cli", "api", "--bind", f"fd://{fd}"], environ, essential=True,
                    pass_fds=(fd,))
 
 

@@ -51,7 +51,7 @@ class RestartPolicy:
     stable_seconds: float = 30.0  # a child that ran this long before dying died "not quickly"
 
     def delay(self, deaths: int) -> float:
-        return backoff(deaths - 1, self.base_seconds, self.cap_seconds)
+        return backoff(deaths, self.base_seconds, self.cap_seconds)
 
 
 @dataclass
