@@ -3,8 +3,9 @@ serve` (the api and N thumbnailers).
 
 Policy:
 - a restartable child (a thumbnailer) that dies is started again after a back-off with full
-  jitter, longer with each death in a row; dying DEATHS_IN_A_ROW times, each within
-  STABLE_SECONDS of its start, is a crash loop: everything stops with a message saying so;
+  jitter, longer with each death in a row; dying RestartPolicy.deaths_in_a_row times (5),
+  each within stable_seconds (30) of its start, is a crash loop: everything stops with a
+  message saying so;
 - an essential child (the api) that dies stops everything;
 - SIGTERM, SIGINT and SIGHUP (a closed terminal) ask each child once to stop gracefully
   (SIGTERM: a thumbnailer finishes the job in hand, gunicorn drains); a further signal is
