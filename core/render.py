@@ -13,24 +13,17 @@ import struct
 import warnings
 from typing import BinaryIO
 
-from PIL import ExifTags, Image, ImageOps, features
+from PIL import ExifTags, Image, ImageOps
 
+from core import formats
 from core.errors import CorruptImage, ImageTooLarge, UnsupportedImage
-from core.outputs import DEFAULT_OUTPUTS, FORMATS, OutputSpec
+from core.outputs import DEFAULT_OUTPUTS, OutputSpec
 
-# Only these decoders ever see client data (Pillow's advisories: open only what you need).
-ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")
 DEFAULT_MAX_PIXELS = 100_000_000
-JPEG_QUALITY = 85
 # Shrink by whole factors (JPEG DCT scaling, Image.reduce) while staying at least
 # this many times the target size, then finish with LANCZOS.
 REDUCING_GAP = 3.0
-DEFAULT_QUALITY = {"jpeg": JPEG_QUALITY, "webp": 80, "avif": 60}
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
-_ALPHA_FORMATS = ("png", "webp", "avif")
 _WHITE = (255, 255, 255, 255)
-# Formats that Image.draft() can decode at reduced scale, so they must not be loaded early.
-_DRAFT_FORMATS = ("JPEG",)
 
 # Errors Pillow raises on broken data, besides its own DecompressionBombError.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, TypeError)
@@ -42,11 +35,6 @@ class Thumbnail:
     content_type: str
     width: int
     height: int
-
-
-def supported_formats() -> tuple[str, ...]:
-    """The output formats this Pillow can write (AVIF needs a Pillow built with libavif)."""
-    return tuple(name for name in FORMATS if name != "avif" or features.check("avif"))
 
 
 def render(data: bytes, specs: tuple[OutputSpec, ...] = DEFAULT_OUTPUTS,
@@ -97,7 +85,7 @@ def _background(spec: OutputSpec) -> tuple[int, int, int, int]:
     """The pad colour: as asked, else transparent where the format has alpha, else white."""
     value = spec.background
     if value is None:
-        return (0, 0, 0, 0) if spec.format in _ALPHA_FORMATS else _WHITE
+        return (0, 0, 0, 0) if spec.format in formats.ALPHA_FORMATS else _WHITE
     if value == "transparent":
         return 0, 0, 0, 0
     digits = value.lstrip("#")
@@ -106,17 +94,28 @@ def _background(spec: OutputSpec) -> tuple[int, int, int, int]:
 
 
 def _encode_as(image: Image.Image, spec: OutputSpec) -> Thumbnail:
-    if spec.format == "auto":
-        return _encode(image)  # the historic default: PNG with alpha, else JPEG q85
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-    if spec.format == "jpeg":
-        image = _flattened(image) if has_alpha else image.convert("L" if image.mode == "L" else "RGB")
-    elif spec.format != "png":
-        image = image.convert("RGBA" if has_alpha else "RGB")
-    options = {"quality": spec.quality or DEFAULT_QUALITY[spec.format]} if spec.format != "png" else {}
+    """Encode in the spec's format; metadata is dropped. 'auto' (the historic default) is PNG for
+    an RGBA or LA image, else JPEG, each written as it is (every mode the decode gives fits)."""
+    if spec.format == formats.AUTO:
+        image_format = formats.auto_format(image.mode)
+    else:
+        image_format = spec.format
+        image = _converted_for(image, image_format)
+    lossy = image_format in formats.DEFAULT_QUALITY
+    options = {"quality": spec.quality or formats.DEFAULT_QUALITY[image_format]} if lossy else {}
     buffer = io.BytesIO()
-    image.save(buffer, spec.format.upper(), **options)
-    return Thumbnail(buffer.getvalue(), CONTENT_TYPES[spec.format], image.width, image.height)
+    image.save(buffer, formats.PIL_NAMES[image_format], **options)
+    return Thumbnail(buffer.getvalue(), formats.CONTENT_TYPES[image_format], image.width, image.height)
+
+
+def _converted_for(image: Image.Image, image_format: str) -> Image.Image:
+    """A mode the format can write, keeping alpha where it has alpha."""
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    if image_format == "jpeg":
+        return _flattened(image) if has_alpha else image.convert("L" if image.mode == "L" else "RGB")
+    if image_format == "png":
+        return image
+    return image.convert("RGBA" if has_alpha else "RGB")
 
 
 def _flattened(image: Image.Image) -> Image.Image:
@@ -134,11 +133,11 @@ def open_image(data: bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on corrupt EXIF: noise in our logs
-            image = Image.open(source, formats=ALLOWED_FORMATS)
+            image = Image.open(source, formats=formats.DECODERS)
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(f"image has too many pixels (limit {max_pixels})") from error
     except Image.UnidentifiedImageError as error:
-        raise UnsupportedImage(f"not a supported image; accepted formats: {', '.join(ALLOWED_FORMATS)}") from error
+        raise UnsupportedImage(formats.UNSUPPORTED_MESSAGE) from error
     except _DECODE_ERRORS as error:
         raise CorruptImage(f"cannot read image header: {error}") from error
     width, height = image.size
@@ -159,7 +158,7 @@ def decode_scaled(data: bytes, max_pixels: int, target_of) -> tuple[Image.Image,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            if image.format not in _DRAFT_FORMATS:
+            if image.format not in formats.REDUCED_SCALE_DECODERS:
                 # Decode now, so that a broken stream raises here: reading a PNG's EXIF decodes
                 # the whole image, and _orientation ignores errors (a corrupt PNG would otherwise
                 # become a blank thumbnail). JPEGs wait, to be decoded at reduced scale.
@@ -248,15 +247,3 @@ def _to_output_mode(image: Image.Image) -> Image.Image:
     if image.mode == "CMYK":
         return image.convert("RGB")
     return image
-
-
-def _encode(image: Image.Image) -> Thumbnail:
-    """Images with alpha become PNG; opaque ones JPEG. Metadata is dropped."""
-    buffer = io.BytesIO()
-    if image.mode in ("RGBA", "LA"):
-        image.save(buffer, "PNG")
-        content_type = "image/png"
-    else:
-        image.save(buffer, "JPEG", quality=JPEG_QUALITY)
-        content_type = "image/jpeg"
-    return Thumbnail(buffer.getvalue(), content_type, image.width, image.height)
