@@ -3,9 +3,12 @@
 
 For each case it writes an image at the pixel limit (or near the upload limit) to a temporary
 folder, renders it in a fresh child process exactly as the worker does (bytes in memory, then
-render()), and reports the child's peak resident set size from the kernel (ru_maxrss).
+core.render.render()), once per set of outputs, and reports the child's peak resident set size
+from the kernel (ru_maxrss). Output sets: `default` (the one 100x100 thumbnail a job without
+options gets) and `every-kind` (one job asking for every fit and format, the largest at
+MAX_OUTPUT_SIDE).
 
-    .venv/bin/python scripts/peak_memory.py --megapixels 25 100
+    .venv/bin/python scripts/peak_memory.py --megapixels 25 100 --outputs default every-kind
 
 Costs a few GB of memory and a minute or two of CPU at 100 megapixels.
 """
@@ -20,12 +23,21 @@ import sys
 import tempfile
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.settings import Settings  # noqa: E402
+
 CHILD = """
-import sys
-from core.render import ThumbnailSpec, render
+import json, sys
+from core.formats import supported_formats
+from core.outputs import OutputSpec
+from core.render import render
 data = open(sys.argv[1], "rb").read()  # the worker holds the whole input in memory too
 if sys.argv[2] != "baseline":
-    render(data, ThumbnailSpec(max_pixels=int(sys.argv[2])))
+    # AVIF only where this Pillow writes it (it needs libavif)
+    specs = [spec for spec in json.loads(sys.argv[3]) if spec.get("format", "auto") in supported_formats()]
+    render(data, tuple(OutputSpec.from_dict(spec) for spec in specs), int(sys.argv[2]))
 """
 
 MAKE = """
@@ -43,6 +55,19 @@ options = {"compression": "tiff_lzw"} if fmt == "TIFF" else {"quality": 95} if f
 image.save(path, fmt, **options)
 """
 
+MAX_OUTPUT_SIDE = Settings.max_output_side  # the default: the largest output a job may ask for
+# The outputs each case is rendered to, as a job's `output` field gives them.
+OUTPUT_SETS = {
+    "default": [{}],
+    "every-kind": [
+        {},
+        {"format": "png", "size": [MAX_OUTPUT_SIDE, MAX_OUTPUT_SIDE], "fit": "cover"},
+        {"format": "jpeg", "size": [800, 600], "fit": "pad", "background": "#336699"},
+        {"format": "webp", "size": [400, 400], "fit": "pad", "background": "transparent"},
+        {"format": "avif", "size": [300, 200], "fit": "cover"},
+    ],
+}
+
 # name, format, mode: the decoders and modes that cost the most bytes per pixel
 CASES = [
     ("jpeg-rgb", "JPEG", "RGB"),       # decoded at reduced DCT scale: cheap
@@ -54,7 +79,7 @@ CASES = [
 
 
 def peak_rss_mib(args: list[str]) -> float:
-    process = subprocess.Popen([sys.executable, *args])
+    process = subprocess.Popen([sys.executable, *args], cwd=ROOT)  # the child imports this checkout's core
     _, status, usage = os.wait4(process.pid, 0)
     if status != 0:
         raise SystemExit(f"peak_memory.py: {args} failed with status {status}")
@@ -64,7 +89,10 @@ def peak_rss_mib(args: list[str]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--megapixels", type=int, nargs="+", default=[25, 100])
+    parser.add_argument("--outputs", nargs="+", choices=sorted(OUTPUT_SETS), default=["default"],
+                        help="the sets of outputs to render each case to (default: default)")
     args = parser.parse_args(argv)
+    output_sets = {name: OUTPUT_SETS[name] for name in args.outputs}
     results = []
     with tempfile.TemporaryDirectory(prefix="thumbnails-memory-") as folder:
         sample = Path(folder) / "tiny.png"
@@ -76,10 +104,12 @@ def main(argv: list[str] | None = None) -> int:
             for name, fmt, mode in CASES:
                 path = Path(folder) / f"{name}-{megapixels}.{fmt.lower()}"
                 subprocess.run([sys.executable, "-c", MAKE, str(path), fmt, mode, str(side)], check=True)
-                peak = peak_rss_mib(["-c", CHILD, str(path), str(side * side)])
-                results.append({"case": f"{name} {side}x{side}", "input_mib": round(path.stat().st_size / 2**20, 1),
-                                "peak_rss_mib": round(peak),
-                                "bytes_per_pixel_above_baseline": round((peak - baseline) * 2**20 / (side * side), 2)})
+                for outputs, specs in output_sets.items():
+                    peak = peak_rss_mib(["-c", CHILD, str(path), str(side * side), json.dumps(specs)])
+                    results.append({"case": f"{name} {side}x{side}", "outputs": outputs,
+                                    "input_mib": round(path.stat().st_size / 2**20, 1), "peak_rss_mib": round(peak),
+                                    "bytes_per_pixel_above_baseline": round((peak - baseline) * 2**20 / (side * side),
+                                                                            2)})
                 path.unlink()
     print(json.dumps(results, indent=2))
     return 0

@@ -67,7 +67,7 @@ class TestHeartbeat:
         settings, backends = short
         job = submit_directly(backends, images.jpeg())
         rendering = threading.Event()
-        real_render = worker_module.render_outputs
+        real_render = worker_module.render
 
         def slow_render(data, specs, max_pixels):
             rendering.set()
@@ -75,7 +75,7 @@ class TestHeartbeat:
             threading.Event().wait(3 * SHORT_VISIBILITY_SECONDS)
             return real_render(data, specs, max_pixels)
 
-        monkeypatch.setattr(worker_module, "render_outputs", slow_render)
+        monkeypatch.setattr(worker_module, "render", slow_render)
         [message] = backends.queue.receive(wait_seconds=5)
         worker = threading.Thread(target=Worker(backends, settings).handle, args=(message,))
         worker.start()

@@ -141,7 +141,7 @@ class TestWorkerEdges:
 
     def test_job_cancelled_while_rendering_has_its_output_discarded(self, backends, settings, monkeypatch):
         job = submit_directly(backends, images.jpeg())
-        real_render = worker_module.render_outputs
+        real_render = worker_module.render
 
         def render_then_owner_cancels(data, specs, max_pixels):
             cancelled = backends.jobs.load(job.id)
@@ -149,7 +149,7 @@ class TestWorkerEdges:
             backends.jobs.save(cancelled)
             return real_render(data, specs, max_pixels)
 
-        monkeypatch.setattr(worker_module, "render_outputs", render_then_owner_cancels)
+        monkeypatch.setattr(worker_module, "render", render_then_owner_cancels)
         run_worker(backends, settings)
         assert backends.jobs.load(job.id).status is core.JobStatus.CANCELLED
         with pytest.raises(core.NotFound):
