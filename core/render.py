@@ -1,19 +1,22 @@
 """The one render function: image bytes in, every output of a job out, from a single decode; no I/O.
 
-The source is decoded once, to the largest size any output needs (never above the source's
-own size); each output is then cut and resized from that intermediate and encoded.
+The source is decoded once (a JPEG at the smallest scale the largest output allows); each output
+is then resampled from it on its own, a cover output from its centred crop only, turned upright
+and encoded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import math
 import struct
 import warnings
+from collections.abc import Iterator
 from typing import BinaryIO
 
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image
 
 from core import formats
 from core.errors import CorruptImage, ImageTooLarge, UnsupportedImage
@@ -40,30 +43,47 @@ class Thumbnail:
 def render(data: bytes, specs: tuple[OutputSpec, ...] = DEFAULT_OUTPUTS,
            max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Thumbnail]:
     """Every output of a job, in order, from a single decode of `data`."""
-    intermediate, upright = decode_scaled(data, max_pixels, lambda size: _intermediate_size(size, specs))
-    return [_encode_as(_derive(intermediate, upright, spec), spec) for spec in specs]
+    source = _decode(data, max_pixels, specs)
+    return [_encode_as(_derive(source, spec), spec) for spec in specs]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """The decoded image, in its stored orientation and a mode the resampler filters well (a JPEG
+    is decoded, at reduced scale, when first resampled)."""
+
+    image: Image.Image
+    stored: tuple[int, int]  # the full image's size before any reduced-scale decode
+    orientation: int  # EXIF, 1 to 8
+
+    @property
+    def turned(self) -> bool:
+        return self.orientation in _TRANSPOSING
+
+    @property
+    def upright(self) -> tuple[int, int]:
+        """The full image's size as displayed."""
+        return (self.stored[1], self.stored[0]) if self.turned else self.stored
 
 
 def _needed_size(size: tuple[int, int], spec: OutputSpec) -> tuple[int, int]:
-    """The source-scaled size this output is made from (cover fills the box, the others fit it)."""
+    """The size the whole source would need to be scaled to for this output (cover fills the box)."""
     if spec.fit != "cover":
         return fit(size, (spec.width, spec.height))
     scale = min(1.0, max(spec.width / size[0], spec.height / size[1]))
     return max(1, math.ceil(size[0] * scale)), max(1, math.ceil(size[1] * scale))
 
 
-def _intermediate_size(size: tuple[int, int], specs: tuple[OutputSpec, ...]) -> tuple[int, int]:
-    """The largest needed size; for a single output exactly its own (so the default is unchanged)."""
-    return max((_needed_size(size, spec) for spec in specs), key=lambda needed: needed[0] * needed[1])
+def _derive(source: _Source, spec: OutputSpec) -> Image.Image:
+    """One output, upright, resampled straight from the decoded source.
 
-
-def _derive(image: Image.Image, upright: tuple[int, int], spec: OutputSpec) -> Image.Image:
+    Each output is resampled on its own, a cover output from its crop only: a shared intermediate
+    at the largest output's scale would hold, for a cover output of a long thin image, nearly the
+    whole image a second time (README, "Memory bound")."""
     box = (spec.width, spec.height)
     if spec.fit == "cover":
-        if image.size == box:
-            return image
-        return ImageOps.fit(image, box, Image.Resampling.LANCZOS)
-    fitted = _resized(image, fit(upright, box))
+        return _resampled(source, box, _centred_crop(source.upright, box))
+    fitted = _resampled(source, fit(source.upright, box))
     if spec.fit == "contain":
         return fitted
     background = _background(spec)
@@ -75,10 +95,35 @@ def _derive(image: Image.Image, upright: tuple[int, int], spec: OutputSpec) -> I
     return canvas
 
 
-def _resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    if image.size == size:
-        return image
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+def _centred_crop(size: tuple[int, int], box: tuple[int, int]) -> tuple[float, float]:
+    """The width and height of the largest centred region of `size` with the box's aspect ratio."""
+    scale = max(box[0] / size[0], box[1] / size[1])
+    return min(size[0], box[0] / scale), min(size[1], box[1] / scale)
+
+
+def _resampled(source: _Source, size: tuple[int, int], crop: tuple[float, float] | None = None) -> Image.Image:
+    """The source's centred `crop` (upright width and height; all of it when None) at `size`, upright.
+
+    The crop is centred, so it is the same region whatever the orientation; only its sides swap."""
+    image = source.image
+    if source.turned:
+        size = (size[1], size[0])
+        crop = None if crop is None else (crop[1], crop[0])
+    region = None
+    if crop is not None and (crop[0] < source.stored[0] or crop[1] < source.stored[1]):
+        # In the decoded image's pixels: a JPEG may have been decoded at reduced scale.
+        width = crop[0] * image.width / source.stored[0]
+        height = crop[1] * image.height / source.stored[1]
+        region = ((image.width - width) / 2, (image.height - height) / 2,
+                  (image.width + width) / 2, (image.height + height) / 2)
+    with _decode_errors():
+        if image.size != size or region is not None:
+            # reduce() by a whole factor, then LANCZOS to exactly the size.
+            image = image.resize(size, Image.Resampling.LANCZOS, box=region, reducing_gap=REDUCING_GAP)
+        image.load()  # a small image needs no resize: decode it here, where errors are caught
+    image = _to_output_mode(image)
+    method = _TRANSPOSE_METHODS.get(source.orientation)
+    return image.transpose(method) if method is not None else image
 
 
 def _background(spec: OutputSpec) -> tuple[int, int, int, int]:
@@ -148,37 +193,33 @@ def open_image(data: bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     return image
 
 
-def decode_scaled(data: bytes, max_pixels: int, target_of) -> tuple[Image.Image, tuple[int, int]]:
-    """Decode once, straight to `target_of(upright size)`; return it upright, and the upright full size.
+def _decode(data: bytes, max_pixels: int, specs: tuple[OutputSpec, ...]) -> _Source:
+    """Open, check and decode once, at the smallest scale the largest output allows.
 
-    target_of maps the full image's size, EXIF orientation applied, to the wanted size in the
-    same orientation; the decode works in the stored orientation and turns the small result.
-    """
+    A JPEG decodes at the smallest DCT scale still REDUCING_GAP x the largest output's needed size
+    (not the box: a wide photo would decode at twice the scale it needs); other formats decode
+    whole. Orientation is read here and applied to each small output, never to the whole image."""
     image = open_image(data, max_pixels)
+    with _decode_errors():
+        if image.format not in formats.REDUCED_SCALE_DECODERS:
+            # Decode now, so that a broken stream raises here: reading a PNG's EXIF decodes
+            # the whole image, and _orientation ignores errors (a corrupt PNG would otherwise
+            # become a blank thumbnail). JPEGs wait, to be decoded at reduced scale.
+            image.load()
+        source = _Source(image, image.size, _orientation(image))
+        needed = max((_needed_size(source.upright, spec) for spec in specs), key=lambda size: size[0] * size[1])
+        target = (needed[1], needed[0]) if source.turned else needed
+        image.draft(None, (int(target[0] * REDUCING_GAP), int(target[1] * REDUCING_GAP)))  # a no-op but for JPEG
+        return dataclasses.replace(source, image=_normalise_mode(image))
+
+
+@contextlib.contextmanager
+def _decode_errors() -> Iterator[None]:
+    """Pillow's errors on broken or oversized data, as the job failures they are."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            if image.format not in formats.REDUCED_SCALE_DECODERS:
-                # Decode now, so that a broken stream raises here: reading a PNG's EXIF decodes
-                # the whole image, and _orientation ignores errors (a corrupt PNG would otherwise
-                # become a blank thumbnail). JPEGs wait, to be decoded at reduced scale.
-                image.load()
-            orientation = _orientation(image)
-            turned = orientation in _TRANSPOSING
-            upright = (image.height, image.width) if turned else image.size
-            wanted = target_of(upright)
-            target = (wanted[1], wanted[0]) if turned else wanted
-            # A JPEG decodes at the smallest DCT scale still REDUCING_GAP x the fitted size (not
-            # the box: a wide photo would decode at twice the scale it needs); a no-op otherwise.
-            image.draft(None, (int(target[0] * REDUCING_GAP), int(target[1] * REDUCING_GAP)))
-            image = _normalise_mode(image)
-            if image.size != target:
-                # reduce() by a whole factor, then LANCZOS to exactly the fitted size.
-                image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-            image.load()  # a small image needs no resize: decode it here, where errors are caught
-            image = _to_output_mode(image)
-            method = _TRANSPOSE_METHODS.get(orientation)
-            return (image.transpose(method) if method is not None else image), upright
+            yield
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(str(error)) from error
     except _DECODE_ERRORS as error:

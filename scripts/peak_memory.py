@@ -43,14 +43,15 @@ if sys.argv[2] != "baseline":
 MAKE = """
 import sys
 from PIL import Image
-path, fmt, mode, side = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-ramp = Image.linear_gradient("L").resize((side, side))
+path, fmt, mode, width, height = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+ramp = Image.linear_gradient("L").resize((width, height))
 if mode == "I;16":
     image = ramp.convert("I").point(lambda v: v * 257).convert("I;16")
 elif mode == "noise":
-    image = Image.effect_noise((side, side), 64).convert("RGB")
+    image = Image.effect_noise((width, height), 64).convert("RGB")
 else:
-    image = Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.ROTATE_90), ramp)).convert(mode)
+    across = Image.linear_gradient("L").rotate(90).resize((width, height))
+    image = Image.merge("RGB", (ramp, across, ramp)).convert(mode)
 options = {"compression": "tiff_lzw"} if fmt == "TIFF" else {"quality": 95} if fmt == "JPEG" else {}
 image.save(path, fmt, **options)
 """
@@ -68,14 +69,22 @@ OUTPUT_SETS = {
     ],
 }
 
-# name, format, mode: the decoders and modes that cost the most bytes per pixel
+# name, format, mode, shape: the decoders, modes and shapes that cost the most bytes per pixel
 CASES = [
-    ("jpeg-rgb", "JPEG", "RGB"),       # decoded at reduced DCT scale: cheap
-    ("png-rgb", "PNG", "RGB"),
-    ("png-rgba", "PNG", "RGBA"),
-    ("png-grey16", "PNG", "I;16"),     # widened to 32-bit float to resample
-    ("tiff-cmyk", "TIFF", "CMYK"),
+    ("jpeg-rgb", "JPEG", "RGB", "square"),       # decoded at reduced DCT scale: cheap
+    ("png-rgb", "PNG", "RGB", "square"),
+    ("png-rgba", "PNG", "RGBA", "square"),
+    ("png-grey16", "PNG", "I;16", "square"),     # widened to 32-bit float to resample
+    ("tiff-cmyk", "TIFF", "CMYK", "square"),
+    ("png-rgba-tall", "PNG", "RGBA", "tall"),    # a large cover output uses a small part of it
 ]
+
+
+def dimensions(megapixels: int, shape: str) -> tuple[int, int]:
+    """Square, or tall: just wider than MAX_OUTPUT_SIDE, so a largest cover output is a small crop."""
+    pixels = megapixels * 1_000_000
+    width = int(pixels**0.5) if shape == "square" else int(MAX_OUTPUT_SIDE * 1.05)
+    return width, pixels // width
 
 
 def peak_rss_mib(args: list[str]) -> float:
@@ -96,20 +105,20 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="thumbnails-memory-") as folder:
         sample = Path(folder) / "tiny.png"
-        subprocess.run([sys.executable, "-c", MAKE, str(sample), "PNG", "RGB", "16"], check=True)
+        subprocess.run([sys.executable, "-c", MAKE, str(sample), "PNG", "RGB", "16", "16"], check=True)
         baseline = peak_rss_mib(["-c", CHILD, str(sample), "baseline"])
         results.append({"case": "python + Pillow, no render", "peak_rss_mib": round(baseline)})
         for megapixels in args.megapixels:
-            side = int((megapixels * 1_000_000) ** 0.5)
-            for name, fmt, mode in CASES:
+            for name, fmt, mode, shape in CASES:
+                width, height = dimensions(megapixels, shape)
                 path = Path(folder) / f"{name}-{megapixels}.{fmt.lower()}"
-                subprocess.run([sys.executable, "-c", MAKE, str(path), fmt, mode, str(side)], check=True)
+                subprocess.run([sys.executable, "-c", MAKE, str(path), fmt, mode, str(width), str(height)], check=True)
                 for outputs, specs in output_sets.items():
-                    peak = peak_rss_mib(["-c", CHILD, str(path), str(side * side), json.dumps(specs)])
-                    results.append({"case": f"{name} {side}x{side}", "outputs": outputs,
+                    peak = peak_rss_mib(["-c", CHILD, str(path), str(width * height), json.dumps(specs)])
+                    above = (peak - baseline) * 2**20 / (width * height)
+                    results.append({"case": f"{name} {width}x{height}", "outputs": outputs, "pixels": width * height,
                                     "input_mib": round(path.stat().st_size / 2**20, 1), "peak_rss_mib": round(peak),
-                                    "bytes_per_pixel_above_baseline": round((peak - baseline) * 2**20 / (side * side),
-                                                                            2)})
+                                    "bytes_per_pixel_above_baseline": round(above, 2)})
                 path.unlink()
     print(json.dumps(results, indent=2))
     return 0

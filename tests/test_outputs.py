@@ -4,11 +4,10 @@ import io
 import json
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 import core
 from core import formats
-from core import render as render_module
 from core.outputs import FITS, OutputSpec
 from core.render import render
 from tests import images
@@ -46,18 +45,20 @@ def test_each_format_and_fit(image_format, fit, source):
             assert image.getextrema()[-1][0] < 255
 
 
-def test_the_source_is_decoded_once_for_many_outputs(monkeypatch):
-    calls = []
-    real = render_module.decode_scaled
+@pytest.mark.parametrize("source", ["JPEG", "PNG"])
+def test_the_source_is_decoded_once_for_many_outputs(monkeypatch, source):
+    decodes = []  # one entry per decoder Pillow runs
+    real = ImageFile.ImageFile.load
 
-    def counting(*args):
-        calls.append(args)
-        return real(*args)
+    def counting(self):
+        if self.tile:  # tiles left means pixels are about to be decoded
+            decodes.append(self.size)
+        return real(self)
 
-    monkeypatch.setattr(render_module, "decode_scaled", counting)
-    render(images.jpeg(800, 600), (OutputSpec(100, 100), OutputSpec(400, 400, "png", "cover"),
-                                          OutputSpec(50, 50, "webp", "pad")))
-    assert len(calls) == 1
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting)
+    data = images.jpeg(800, 600) if source == "JPEG" else images.encode(images.two_halves(800, 600), "PNG")
+    made = render(data, (OutputSpec(100, 100), OutputSpec(400, 400, "png", "cover"), OutputSpec(50, 50, "webp", "pad")))
+    assert len(made) == 3 and len(decodes) == 1
 
 
 def test_the_default_output_is_the_historic_thumbnail():

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import io
 import math
+import random
 
 import pytest
-from PIL import Image, ImageChops, ImageFile, ImageStat
+from PIL import Image, ImageChops, ImageDraw, ImageFile, ImageOps, ImageStat
 
 from core.errors import ImageTooLarge, UnsupportedImage
 from core.outputs import OutputSpec
@@ -36,6 +37,18 @@ def photo_like(width: int, height: int) -> Image.Image:
         Image.radial_gradient("L").resize((width, height)),
         Image.blend(Image.linear_gradient("L").rotate(90).resize((width, height)), grain, 0.3),
     ])
+
+
+def sharp_edged(width: int, height: int) -> Image.Image:
+    """Many small hard-edged squares: shows a resampling that blurs or shifts (cutting a crop at
+    a half pixel from an already resampled image did both)."""
+    rng = random.Random(7)
+    image = Image.new("RGB", (width, height), (128, 128, 128))
+    draw = ImageDraw.Draw(image)
+    for _ in range(3000):
+        x, y, side = rng.randrange(width), rng.randrange(height), rng.randrange(4, 40)
+        draw.rectangle((x, y, x + side, y + side), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    return image
 
 
 @pytest.fixture
@@ -120,6 +133,20 @@ def test_quality_against_full_decode_lanczos(fmt, mode, width, height):
     if mode == "RGBA":  # colour under transparent pixels is invisible: compare premultiplied
         ours, reference = ours.convert("RGBa"), reference.convert("RGBa")
     assert psnr(ours, reference) >= MIN_PSNR_DB
+
+
+@pytest.mark.parametrize("fmt, orientation", [("JPEG", 1), ("JPEG", 6), ("PNG", 1)])
+@pytest.mark.parametrize("box", [(300, 100), (100, 300), (256, 256)])
+def test_cover_quality_against_full_decode_fit(fmt, orientation, box):
+    source = sharp_edged(1920, 1080)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = images.encode(source, fmt, exif=exif.tobytes(), **({"quality": 90} if fmt == "JPEG" else {}))
+    [output] = render(data, (OutputSpec(*box, "png", "cover"),))
+    ours = images.decode(output.data)
+    upright = ImageOps.exif_transpose(images.decode(data))
+    reference = ImageOps.fit(upright, box, Image.Resampling.LANCZOS)
+    assert ours.size == box and psnr(ours, reference) >= MIN_PSNR_DB
 
 
 def test_pixel_cap_refuses_a_jpeg_before_any_pixel_is_decoded(decodes):
