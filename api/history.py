@@ -18,7 +18,7 @@ from api.context import backends, settings
 from api.errors import error_response
 from core.errors import HistoryUnavailable, InvalidOption
 from core.job import output_path, status_path
-from core.outputs import PRIORITIES
+from core.priorities import PRIORITIES
 from storage.jobstore import ACTIVE_STATUSES, DEFAULT_PAGE_SIZE, JobQuery
 
 blueprint = Blueprint("history", __name__, url_prefix="/jobs")
@@ -39,7 +39,7 @@ def _unavailable(error: HistoryUnavailable):
 @blueprint.get("")
 def list_jobs():
     """?status=a,b (or repeated) &priority= &since= &until= (ISO 8601) &limit= (1-500) &cursor="""
-    page = backends().jobs.list(read_query(request.args, g.owner))
+    page = backends().jobs.page(read_query(request.args, g.owner))
     retention, root = settings().retention_seconds, request.url_root
     return jsonify(jobs=[listed(job, retention, root) for job in page.jobs], next=page.next)
 

@@ -13,7 +13,7 @@ PostgreSQL: the server scripts/postgres.sh starts (or --postgres-url), in a data
 takes minutes, so with --keep both are kept and a later run with the same N reuses them.
 
 Two timings per page: `api` is the whole request in process (routing, auth, the query, reading
-50 job documents, JSON), `store` only JobStore.list or .summary (the query and the documents).
+50 job documents, JSON), `store` only JobStore.page or .summary (the query and the documents).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def seeded(url: str) -> int:
 
 
 def make_client(url: str, tmp: Path):
-    """The api in process, its job store's list and summary timed on the side."""
+    """The api in process, its job store's page and summary timed on the side."""
     from api import create_app
 
     key, record = new_key(OWNER)
@@ -116,7 +116,7 @@ def make_client(url: str, tmp: Path):
     app = create_app(settings)
     store = app.extensions["thumbnails.backends"].jobs
     store_timings: list[float] = []
-    for name in ("list", "summary"):
+    for name in ("page", "summary"):
         store.__dict__[name] = _timed(getattr(store, name), store_timings)
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"

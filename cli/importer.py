@@ -18,6 +18,7 @@ import core
 import storage
 from cli.commands import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, _fail
 from storage.jobstore import PREFIX, DocumentJobStore
+from storage.sqljobs import SqlJobStore
 
 READ_THREADS = 8
 INSERT_BATCH = 500
@@ -29,7 +30,7 @@ def import_jobs(environ, progress: bool = True) -> int:
     except core.ConfigurationError as error:
         return _fail(str(error), EXIT_USAGE)
     backends = storage.connect(settings)
-    if not backends.jobs.history:
+    if not isinstance(backends.jobs, SqlJobStore):
         return _fail("JOBS_URL names no database to import into (set it to sqlite:///... or postgresql://...)",
                      EXIT_USAGE)
     documents = DocumentJobStore(backends.objects)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+from core import priorities
 from core.errors import TransientError
 from core.settings import Settings
 from storage.jobstore import DocumentJobStore, JobStore
@@ -30,7 +31,7 @@ class Backends:
 
     def queue_for(self, priority: str) -> Queue:
         """Where a job of this priority is sent (normal when no priority queues are configured)."""
-        chosen = {"high": self.high, "low": self.low}.get(priority)
+        chosen = {priorities.HIGH: self.high, priorities.LOW: self.low}.get(priority)
         return chosen if chosen is not None else self.queue
 
     @functools.cached_property
@@ -40,7 +41,7 @@ class Backends:
             return self.queue
         from storage.queues.priority import PriorityQueues
 
-        return PriorityQueues({"high": self.high, "normal": self.queue, "low": self.low})
+        return PriorityQueues({priorities.HIGH: self.high, priorities.NORMAL: self.queue, priorities.LOW: self.low})
 
     @property
     def queues(self) -> list[Queue]:
@@ -50,7 +51,8 @@ class Backends:
         """Create what is missing. Both are tried even when one is unreachable, so that a process
         started during a storage outage still creates its queue; the first failure is raised."""
         failures = []
-        for backend in (self.objects, self.jobs, *self.queues):
+        backends: list[ObjectStore | JobStore | Queue] = [self.objects, self.jobs, *self.queues]
+        for backend in backends:
             try:
                 backend.ensure()
             except TransientError as error:
@@ -63,8 +65,8 @@ def connect(settings: Settings) -> Backends:
     """Build the object store, job store and queues that the settings' URLs name."""
     objects = _object_store(settings)
     return Backends(objects, _queue(settings, settings.queue_url),
-                    _queue(settings, settings.priority_queue_url("high")),
-                    _queue(settings, settings.priority_queue_url("low")),
+                    _queue(settings, settings.priority_queue_url(priorities.HIGH)),
+                    _queue(settings, settings.priority_queue_url(priorities.LOW)),
                     _job_store(settings, objects))
 
 

@@ -53,7 +53,7 @@ def engine(url: str) -> sa.Engine:
 
 def _create_engine(url: sa.URL) -> sa.Engine:
     if url.get_backend_name() == "sqlite":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
         created = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
 
         @sa.event.listens_for(created, "connect")
@@ -130,7 +130,7 @@ def _sqlite_file_lock(db: sa.Engine):
     if db.dialect.name != "sqlite":
         yield
         return
-    path = Path(db.url.database)
+    path = Path(db.url.database or "")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".migrate-lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import abc
 import base64
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from typing import BinaryIO
 
-from core.errors import HistoryUnavailable, InvalidJob, InvalidOption, NotFound
+from core.errors import Conflict, HistoryUnavailable, InvalidJob, InvalidOption, NotFound
 from core.job import Job, JobStatus, parse_job_id
 from core.outputs import HARD_MAX_OUTPUTS
 from storage.objects.base import ObjectStore, StoredObject
@@ -25,6 +26,9 @@ SECONDS_PER_DAY = 86400
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.PROCESSING)
+# A job read, changed and written this many times over, losing each time to another writer, is
+# left to the caller: something is rewriting it in a loop.
+MAX_UPDATE_ATTEMPTS = 5
 
 
 def job_key(job_id: str) -> str:
@@ -115,6 +119,21 @@ class JobStore(abc.ABC):
         version is None) is written whatever is there.
         """
 
+    def update(self, job_id: str, change: Callable[[Job], bool], attempts: int = MAX_UPDATE_ATTEMPTS) -> Job:
+        """Read the job, apply `change`, and write it only if nobody wrote in between; on a
+        conflict read it again and apply `change` to what is there now. `change` returns False
+        to write nothing (the job already is as it should be). Raises Conflict after `attempts`."""
+        for _ in range(attempts):
+            job = self.load(job_id)
+            if not change(job):
+                return job
+            try:
+                self.save(job)
+                return job
+            except Conflict:
+                continue
+        raise Conflict(f"job {job_id} kept changing under {attempts} attempts to update it")
+
     @abc.abstractmethod
     def load(self, job_id: str) -> Job:
         """Raise NotFound for an unknown or malformed id, InvalidJob for a corrupt record."""
@@ -130,7 +149,7 @@ class JobStore(abc.ABC):
     def ping(self) -> None:
         self.objects.ping()
 
-    def list(self, query: JobQuery) -> JobPage:
+    def page(self, query: JobQuery) -> JobPage:
         """Jobs newest first, one page at a time; pages stay put while new jobs arrive."""
         raise HistoryUnavailable(self._no_history)
 

@@ -130,7 +130,7 @@ class SqlJobStore(JobStore):
 
     # -- history ---------------------------------------------------------------
 
-    def list(self, query: JobQuery) -> JobPage:
+    def page(self, query: JobQuery) -> JobPage:
         if len(query.statuses) > 1:
             # One index range per status, merged: a rare status is found without walking past
             # the common ones (an IN list would scan the owner's jobs in order and filter).

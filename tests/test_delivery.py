@@ -68,7 +68,7 @@ class TestHeartbeat:
         settings, backends = short
         job = submit_directly(backends, images.jpeg())
         rendering = threading.Event()
-        real_render = worker_module.render_outputs
+        real_render = worker_module.render
 
         def slow_render(data, specs, max_pixels):
             rendering.set()
@@ -76,7 +76,7 @@ class TestHeartbeat:
             threading.Event().wait(3 * SHORT_VISIBILITY_SECONDS)
             return real_render(data, specs, max_pixels)
 
-        monkeypatch.setattr(worker_module, "render_outputs", slow_render)
+        monkeypatch.setattr(worker_module, "render", slow_render)
         [message] = backends.queue.receive(wait_seconds=5)
         worker = threading.Thread(target=Worker(backends, settings).handle, args=(message,))
         worker.start()
@@ -151,9 +151,14 @@ class TestStorageOutageInHand:
                                                                                monkeypatch):
         job = submit_directly(backends, images.jpeg())
         [message] = backends.queue.receive(wait_seconds=5)
-        worker = Worker(backends, settings)
+        now = [0.0]
+        worker = Worker(backends, settings, clock=lambda: now[0])
         outage = {"left": 2}
         real_load, naps = worker.jobs.load, []
+
+        def nap(failures, error):
+            naps.append(failures)
+            now[0] += 30
 
         def flaky_load(job_id):
             if outage["left"] > 0:
@@ -162,7 +167,7 @@ class TestStorageOutageInHand:
             return real_load(job_id)
 
         monkeypatch.setattr(worker.jobs, "load", flaky_load)
-        monkeypatch.setattr(worker, "_back_off", lambda failures, error: naps.append(failures))
+        monkeypatch.setattr(worker, "_back_off", nap)
         worker.handle(message)  # two failures, then storage is back: done in hand
         assert naps == [1, 2]
         assert backends.jobs.load(job.id).status is core.JobStatus.COMPLETE
@@ -170,7 +175,7 @@ class TestStorageOutageInHand:
         outage["left"] = 10 ** 6  # storage never comes back: the message is let go, not held forever
         naps.clear()
         worker.handle(message)
-        assert naps == list(range(1, worker_module.MAX_IN_PLACE_RETRIES + 1))
+        assert naps == list(range(1, worker_module.IN_PLACE_RETRY_SECONDS // 30 + 1))
 
 
 class TestPoisonMessages:

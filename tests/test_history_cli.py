@@ -29,7 +29,7 @@ def finished(service, tmp_path_factory):
     for _ in range(2):
         assert main(["submit", str(photo), "--url", service.url]) == commands.EXIT_OK
     backends = storage.connect(core.Settings.from_env(service.environ))
-    page = backends.jobs.list(storage.jobstore.JobQuery("alice"))
+    page = backends.jobs.page(storage.jobstore.JobQuery("alice"))
     ids = [job.id for job in page.jobs]
     assert len(ids) == 2
     return ids
@@ -94,6 +94,6 @@ def test_import_jobs_copies_documents_once(tmp_path, capsys):
     assert "0 imported, 3 already there" in capsys.readouterr().out
 
     database = storage.connect(core.Settings.from_env(environ)).jobs
-    listed = database.list(storage.jobstore.JobQuery("alice")).jobs
+    listed = database.page(storage.jobstore.JobQuery("alice")).jobs
     assert [job.id for job in listed] == [job.id for job in reversed(made)]
     assert database.load(made[0].id) == made[0]

@@ -120,7 +120,7 @@ class TestDocumentsKeepNoHistory:
     def test_listing_says_which_configurations_give_history(self, tmp_path):
         documents = storage.DocumentJobStore(LocalObjectStore(tmp_path))
         with pytest.raises(HistoryUnavailable, match="JOBS_URL"):
-            documents.list(JobQuery("alice"))
+            documents.page(JobQuery("alice"))
         with pytest.raises(HistoryUnavailable):
             documents.summary("alice")
 
@@ -141,7 +141,7 @@ def ids(jobs) -> list[str]:
 def all_pages(store, query: JobQuery) -> list[list[Job]]:
     pages, cursor = [], None
     while True:
-        page = store.list(JobQuery(**{**query.__dict__, "cursor": cursor}))
+        page = store.page(JobQuery(**{**query.__dict__, "cursor": cursor}))
         pages.append(page.jobs)
         if page.next is None:
             return pages
@@ -159,20 +159,20 @@ class TestHistory:
     def test_a_page_that_is_exactly_full_has_no_next(self, history):
         alice = owner()
         submit_jobs(history, alice, 3)
-        assert history.list(JobQuery(alice, limit=3)).next is None
+        assert history.page(JobQuery(alice, limit=3)).next is None
 
     def test_another_owners_jobs_never_appear(self, history):
         alice, bob = owner(), owner()
         mine = submit_jobs(history, alice, 2)
         submit_jobs(history, bob, 3)
-        assert ids(history.list(JobQuery(alice)).jobs) == ids(reversed(mine))
+        assert ids(history.page(JobQuery(alice)).jobs) == ids(reversed(mine))
 
     def test_pages_stay_put_while_new_jobs_arrive(self, history):
         alice = owner()
         made = submit_jobs(history, alice, 6)
-        first = history.list(JobQuery(alice, limit=3))
+        first = history.page(JobQuery(alice, limit=3))
         submit_jobs(history, alice, 5)  # arrive between two page requests
-        second = history.list(JobQuery(alice, limit=3, cursor=first.next))
+        second = history.page(JobQuery(alice, limit=3, cursor=first.next))
         assert ids(first.jobs + second.jobs) == ids(reversed(made))
 
     def test_filters_by_several_statuses_and_priority(self, history):
@@ -187,10 +187,10 @@ class TestHistory:
         failed[0].fail(415, "not an image")
         history.save(failed[0])
 
-        both = history.list(JobQuery(alice, statuses=(JobStatus.COMPLETE, JobStatus.FAILED))).jobs
+        both = history.page(JobQuery(alice, statuses=(JobStatus.COMPLETE, JobStatus.FAILED))).jobs
         assert set(ids(both)) == set(ids(done + failed))
-        assert ids(history.list(JobQuery(alice, statuses=(JobStatus.PENDING,))).jobs) == ids(reversed(pending))
-        assert set(ids(history.list(JobQuery(alice, priority="high")).jobs)) == set(ids(done))
+        assert ids(history.page(JobQuery(alice, statuses=(JobStatus.PENDING,))).jobs) == ids(reversed(pending))
+        assert set(ids(history.page(JobQuery(alice, priority="high")).jobs)) == set(ids(done))
 
     def test_since_and_until_bound_the_submit_time(self, history):
         alice = owner()
@@ -201,11 +201,11 @@ class TestHistory:
         for job in (old, middle, new):
             history.save(job)
         query = JobQuery(alice, since=now - timedelta(days=2, hours=1), until=now - timedelta(hours=1))
-        assert ids(history.list(query).jobs) == [middle.id]
+        assert ids(history.page(query).jobs) == [middle.id]
 
     def test_a_cursor_that_was_not_handed_out_is_refused(self, history):
         with pytest.raises(core.InvalidOption, match="cursor"):
-            history.list(JobQuery("alice", cursor="not-a-cursor"))
+            history.page(JobQuery("alice", cursor="not-a-cursor"))
 
     @pytest.mark.parametrize("limit", [0, MAX_PAGE_SIZE + 1])
     def test_the_page_size_is_bounded(self, limit):
@@ -219,7 +219,7 @@ class TestHistory:
             database._engines.pop(key).dispose()  # as a new process would: nothing cached
         reopened = SqlJobStore(history.objects, history.url)
         reopened.ensure()
-        assert ids(reopened.list(JobQuery(alice)).jobs) == ids(reversed(made))
+        assert ids(reopened.page(JobQuery(alice)).jobs) == ids(reversed(made))
 
 
 class TestSummary:

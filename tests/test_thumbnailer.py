@@ -141,7 +141,7 @@ class TestWorkerEdges:
 
     def test_job_cancelled_while_rendering_has_its_output_discarded(self, backends, settings, monkeypatch):
         job = submit_directly(backends, images.jpeg())
-        real_render = worker_module.render_outputs
+        real_render = worker_module.render
 
         def render_then_owner_cancels(data, specs, max_pixels):
             cancelled = backends.jobs.load(job.id)
@@ -149,7 +149,7 @@ class TestWorkerEdges:
             backends.jobs.save(cancelled)
             return real_render(data, specs, max_pixels)
 
-        monkeypatch.setattr(worker_module, "render_outputs", render_then_owner_cancels)
+        monkeypatch.setattr(worker_module, "render", render_then_owner_cancels)
         run_worker(backends, settings)
         assert backends.jobs.load(job.id).status is core.JobStatus.CANCELLED
         with pytest.raises(core.NotFound):
@@ -197,10 +197,30 @@ class TestWorkerHousekeeping:
             embedded.jobs.save_input(job.id, b"x", "image/jpeg")
         ten_days_ago = time.time() - 10 * 86400
         os.utime(embedded.objects.path(input_key(old.id)), (ten_days_ago, ten_days_ago))
-        worker = Worker(embedded, dataclasses.replace(settings, retention_seconds=86400))
+        just_booted = 42.0  # time.monotonic() counts from boot: a fresh CI host reads small numbers
+        worker = Worker(embedded, dataclasses.replace(settings, retention_seconds=86400), clock=lambda: just_booted)
 
         worker._sweep_if_due()
 
         with pytest.raises(core.NotFound):
             embedded.jobs.load_input(old.id)
         assert embedded.jobs.load_input(fresh.id).data == b"x"
+
+    def test_sweeps_are_spaced_by_their_interval(self, tmp_path, settings):
+        embedded = storage.Backends(LocalObjectStore(tmp_path / "objects"), SqliteQueue(tmp_path / "q.db", 5))
+        embedded.ensure()
+        now = [42.0]
+        worker = Worker(embedded, dataclasses.replace(settings, retention_seconds=86400), clock=lambda: now[0])
+        worker._sweep_if_due()
+        old = core.Job()
+        embedded.jobs.save_input(old.id, b"x", "image/jpeg")
+        ten_days_ago = time.time() - 10 * 86400
+        os.utime(embedded.objects.path(input_key(old.id)), (ten_days_ago, ten_days_ago))
+
+        worker._sweep_if_due()  # too soon after the first
+        assert embedded.jobs.load_input(old.id).data == b"x"
+
+        now[0] += worker_module.SWEEP_INTERVAL_SECONDS
+        worker._sweep_if_due()
+        with pytest.raises(core.NotFound):
+            embedded.jobs.load_input(old.id)
