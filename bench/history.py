@@ -43,7 +43,8 @@ OTHER_OWNERS = 99
 BATCH = 5000
 STATUS_WEIGHTS = {"complete": 90, "failed": 5, "cancelled": 3, "pending": 1, "processing": 1}
 PRIORITY_WEIGHTS = {"normal": 80, "high": 10, "low": 10}
-DAY_MS = 86_400_000
+# Longer than the seeded history (one job a second): start-up's retention sweep must keep it all.
+RETENTION_SECONDS = 10 * 365 * 86400
 
 
 def templates() -> dict[str, str]:
@@ -86,7 +87,7 @@ def seed(url: str, count: int) -> None:
             finish = None if status in ("pending", "processing") else to_ms(start) + 1500
             rows.append({"id": job_id, "owner": owner, "status": status, "priority": priorities[n],
                          "start_ms": to_ms(start), "finish_ms": finish, "updated_ms": finish or to_ms(start),
-                         "version": 1, "document": document})
+                         "version": "0" * 32, "document": document})
         with engine.begin() as connection:
             connection.execute(sa.insert(jobs), rows)
         done = min(begin + BATCH, count)
@@ -112,7 +113,8 @@ def make_client(url: str, tmp: Path):
     key, record = new_key(OWNER)
     settings = core.Settings.from_env(
         {"STORAGE_URL": (tmp / "objects").as_uri(), "QUEUE_URL": f"sqlite://{tmp / 'queue.db'}",
-         "JOBS_URL": url, "API_KEYS": record.line(), "RATE_LIMIT_PER_MINUTE": "100000000"})
+         "JOBS_URL": url, "API_KEYS": record.line(), "RATE_LIMIT_PER_MINUTE": "100000000",
+         "RETENTION_SECONDS": str(RETENTION_SECONDS)})
     app = create_app(settings)
     store = app.extensions["thumbnails.backends"].jobs
     store_timings: list[float] = []
@@ -176,6 +178,7 @@ def run(store: str, url: str, count: int, repeat: int, tmp: Path) -> None:
         print(f"{store}: seeding {count:,} jobs", file=sys.stderr)
         seed(url, count)
     client, store_timings = make_client(url, tmp)
+    assert seeded(url) == count, "the api's start-up removed seeded jobs"
     print(f"\n{store}, {count:,} jobs ({count * 9 // 10:,} of them the caller's), {repeat} requests each, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:")
     print(f"  {'page':<28} {'api p50':>8} {'api p95':>8} {'store p50':>10} {'store p95':>10} {'jobs':>5}")

@@ -1,9 +1,10 @@
 """The database's tables, as SQLAlchemy Core metadata: what the Alembic migrations create.
 
 jobs: one row per job. The document column holds the job's JSON (the record itself); the other
-columns copy what queries filter and sort on. History is ordered by submit time, then `seq`
-(which grows with every new row) between jobs of the same millisecond; a page ends at such a
-pair, so the pages after it stay the same however many jobs arrive meanwhile. Times are integer
+columns copy what queries filter and sort on; `version` is a hash of the document, as an ETag
+is. History is ordered by submit time, then `seq` (which grows with every new row) between jobs
+of the same millisecond; a page ends at such a pair, so the pages after it stay the same however
+many jobs arrive meanwhile. Times are integer
 milliseconds since the epoch: the same on SQLite and PostgreSQL, and cheap to compare.
 
 queue_messages: the PostgreSQL queue (storage.queues.postgres), several queues in one table.
@@ -27,7 +28,7 @@ jobs = sa.Table(
     sa.Column("start_ms", sa.BigInteger(), nullable=False),
     sa.Column("finish_ms", sa.BigInteger(), nullable=True),
     sa.Column("updated_ms", sa.BigInteger(), nullable=False),
-    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
     sa.Column("document", sa.Text(), nullable=False),
     # An owner's history, newest first, with or without a status filter.
     sa.Index("jobs_owner_start", "owner", "start_ms", "seq"),

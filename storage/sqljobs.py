@@ -1,12 +1,14 @@
 """Job records in SQLite or PostgreSQL (SQLAlchemy Core): the job store with history.
 
-A record's `version` column counts its writes; a write of a loaded job says which version it
-read and changes nothing if the row moved on since (Conflict), as the ETag condition does for
-documents in the object store.
+A record's `version` column is a hash of its document, as S3's ETag is of an object; a write of a
+loaded job says which version it read and changes nothing if the row moved on since (Conflict).
+A hash rather than a write counter keeps the documents' semantics exactly: two thumbnailers that
+both write the same `processing` document do not make each other's next write a conflict.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import UTC, datetime
 
@@ -40,17 +42,22 @@ def from_ms(ms: int) -> datetime:
 
 
 def _row(job: Job) -> dict:
+    document = job.to_json()
     return {
         "id": job.id, "owner": job.owner, "status": job.status.value, "priority": job.priority,
         "start_ms": to_ms(job.start), "finish_ms": None if job.finish is None else to_ms(job.finish),
-        "updated_ms": round(time.time() * 1000), "document": job.to_json(),
+        "updated_ms": round(time.time() * 1000), "document": document, "version": _version(document),
     }
 
 
-def _job(document: str, version: int) -> Job:
+def _job(document: str, version: str) -> Job:
     job = Job.from_json(document)
-    job.version = str(version)
+    job.version = version
     return job
+
+
+def _version(document: str) -> str:
+    return hashlib.sha256(document.encode()).hexdigest()[:32]
 
 
 class SqlJobStore(JobStore):
@@ -75,29 +82,28 @@ class SqlJobStore(JobStore):
 
     def save(self, job: Job) -> None:
         row = _row(job)
+        version = row["version"]
         with database.translated_errors(f"writing job {job.id}"), self._db.begin() as connection:
             if job.version is None:
-                version = connection.execute(self._upsert(row)).scalar_one()
+                connection.execute(self._upsert(row))
             else:
-                version = connection.execute(
-                    sa.update(jobs).where(jobs.c.id == job.id, jobs.c.version == int(job.version))
-                    .values(**row, version=jobs.c.version + 1).returning(jobs.c.version)
-                ).scalar_one_or_none()
-                if version is None:
+                written = connection.execute(
+                    sa.update(jobs).where(jobs.c.id == job.id, jobs.c.version == job.version)
+                    .values(**row).returning(jobs.c.seq)
+                ).first()
+                if written is None:
                     exists = connection.execute(sa.select(jobs.c.seq).where(jobs.c.id == job.id)).first()
                     if exists is None:
                         raise NotFound(f"writing job {job.id}: the record was deleted")
                     raise Conflict(f"writing job {job.id}: changed by another writer")
-        job.version = str(version)
+        job.version = version
 
     def _upsert(self, row: dict):
         """Insert, or overwrite whatever is there (an unconditional write, like a plain PUT)."""
         dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(jobs).values(**row, version=1)
-        changed = {name: insert.excluded[name] for name in row if name != "id"}
+        insert = dialect.insert(jobs).values(**row)
         return insert.on_conflict_do_update(
-            index_elements=[jobs.c.id], set_={**changed, "version": jobs.c.version + 1}
-        ).returning(jobs.c.version)
+            index_elements=[jobs.c.id], set_={name: insert.excluded[name] for name in row if name != "id"})
 
     def load(self, job_id: str) -> Job:
         try:
@@ -121,7 +127,7 @@ class SqlJobStore(JobStore):
         if not imported:
             return 0
         dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
-        rows = [{**_row(job), "version": 1} for job in imported]
+        rows = [_row(job) for job in imported]
         with database.translated_errors("importing jobs"), self._db.begin() as connection:
             inserted = connection.execute(
                 dialect.insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.id]).returning(jobs.c.id),

@@ -72,6 +72,19 @@ class TestRecords:
             store.save(mine)
         assert store.load(job.id).status is JobStatus.PROCESSING
 
+    def test_an_identical_write_by_another_is_no_conflict(self, store):
+        """Versions follow the content, as ETags do: two thumbnailers that both mark a job
+        `processing` do not make each other's next write fail."""
+        job = Job()
+        job.start_processing()
+        store.save(job)
+        mine, theirs = store.load(job.id), store.load(job.id)
+        theirs.start_processing()  # a redelivery: processing again, the same document
+        store.save(theirs)
+        mine.complete()
+        store.save(mine)
+        assert store.load(job.id).status is JobStatus.COMPLETE
+
     def test_a_writer_that_read_the_latest_version_wins(self, store):
         job = Job()
         store.save(job)

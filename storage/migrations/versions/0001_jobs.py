@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("start_ms", sa.BigInteger(), nullable=False),
         sa.Column("finish_ms", sa.BigInteger(), nullable=True),
         sa.Column("updated_ms", sa.BigInteger(), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("version", sa.String(32), nullable=False),
         sa.Column("document", sa.Text(), nullable=False),
     )
     op.create_index("jobs_owner_start", "jobs", ["owner", "start_ms", "seq"])
