@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.environment import ROOT
 
 # RGBA costs the most: the decoded image plus Pillow's premultiplied-alpha copy, 4 + 4 bytes.
 DOCUMENTED_BYTES_PER_PIXEL = 8

@@ -13,7 +13,7 @@ from PIL import Image, ImageChops, ImageFile, ImageStat
 from core.errors import ImageTooLarge, UnsupportedImage
 from core.render import ThumbnailSpec, render, shrink
 from tests import images
-from tests.test_render import ORIENTATIONS
+from tests.images import ORIENTATIONS
 
 MIN_PSNR_DB = 40.0
 
