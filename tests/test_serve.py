@@ -14,8 +14,8 @@ import storage
 from cli import commands
 from cli.__main__ import main
 from tests import images
-from tests.conftest import RUN_ID
 from tests.embedded import EmbeddedService, embedded_environ
+from tests.environment import RUN_ID
 
 
 def test_serve_runs_on_minio_and_elasticmq_when_the_environment_points_there(bucket_name, tmp_path):

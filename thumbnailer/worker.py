@@ -83,7 +83,8 @@ class Worker:
     # -- the loop --------------------------------------------------------------
 
     def work(self, burst: bool = False) -> None:
-        """Process messages until asked to stop; with burst, until the queue is empty."""
+        """Process messages until asked to stop; with burst, until the queue is empty (then it
+        returns at once: a burst takes what is queued and waits for nothing more)."""
         restore = self._install_signal_handlers()
         log.info("thumbnailer started")
         try:
@@ -114,9 +115,12 @@ class Worker:
                 wait(list(self._in_flight), timeout=MAX_ACK_DELAY_SECONDS, return_when=FIRST_COMPLETED)
                 continue
             busy = bool(self._in_flight)
+            if burst:  # take what is there; while jobs run, wait for them rather than for the queue
+                wait_seconds = 0 if busy else self.queue.empty_check_seconds
+            else:
+                wait_seconds = BUSY_POLL_SECONDS if busy else MAX_WAIT_TIME_SECONDS
             try:
-                messages = self._receive(min(free, MAX_MESSAGES_PER_RECEIVE),
-                                         BUSY_POLL_SECONDS if busy or burst else MAX_WAIT_TIME_SECONDS)
+                messages = self._receive(min(free, MAX_MESSAGES_PER_RECEIVE), wait_seconds)
             except core.TransientError as error:
                 failures += 1
                 self._back_off(failures, error)
@@ -126,6 +130,8 @@ class Worker:
                 if burst:
                     break
                 self._sweep_if_due()
+            elif not messages and burst:
+                wait(list(self._in_flight), timeout=MAX_ACK_DELAY_SECONDS, return_when=FIRST_COMPLETED)
             for message in messages:
                 if self._stop_requested:
                     self._hand_back(message)
