@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from core.errors import TransientError
+from core.errors import PermissionDenied, TransientError
 from core.settings import Settings
 from storage.jobstore import JobStore
 from storage.objects.base import ObjectStore
@@ -47,7 +47,8 @@ class Backends:
 
     def ensure(self) -> None:
         """Create what is missing. Both are tried even when one is unreachable, so that a process
-        started during a storage outage still creates its queue; the first failure is raised."""
+        started during a storage outage still creates its queue; the first failure is raised,
+        a refused permission before an outage (the one a caller must not wait out)."""
         failures = []
         for backend in (self.objects, *self.queues):
             try:
@@ -55,7 +56,7 @@ class Backends:
             except TransientError as error:
                 failures.append(error)
         if failures:
-            raise failures[0]
+            raise next((error for error in failures if isinstance(error, PermissionDenied)), failures[0])
 
 
 def connect(settings: Settings) -> Backends:

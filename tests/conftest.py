@@ -37,6 +37,9 @@ BOB = {"Authorization": f"Bearer {BOB_KEY}"}
 alice_http = requests.Session()
 alice_http.headers.update(ALICE)
 
+# moto as a third S3/SQS backend (tests.moto_server): its fixtures, registered here.
+from tests.moto_server import aws_target, moto_bucket, moto_server  # noqa: E402, F401
+
 RUN_ID = f"{os.environ['TEST_NAME_PREFIX']}-{time.strftime('%Y%m%dt%H%M%S')}-{secrets.token_hex(2)}"
 _queue_numbers = itertools.count(1)
 
@@ -69,11 +72,13 @@ def bucket_name(servers):
 
 
 @pytest.fixture
-def settings(bucket_name, monkeypatch) -> core.Settings:
+def settings(aws_target, monkeypatch) -> core.Settings:
     """Settings with this test's own queue; also exported for the processes a test starts."""
     queue_name = f"{RUN_ID}-{next(_queue_numbers)}"
-    monkeypatch.setenv("STORAGE_URL", f"s3://{bucket_name}")
-    monkeypatch.setenv("QUEUE_URL", f"sqs://{queue_name}")
+    for name, value in aws_target.environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STORAGE_URL", f"s3://{aws_target.bucket}")
+    monkeypatch.setenv("QUEUE_URL", aws_target.queue_url(queue_name))
     return core.Settings.from_env(os.environ)
 
 

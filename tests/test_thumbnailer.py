@@ -1,4 +1,4 @@
-"""The thumbnailer's worker against the real MinIO and ElasticMQ."""
+"""The thumbnailer's worker against the real MinIO and ElasticMQ, and against moto shaped like AWS."""
 
 import dataclasses
 import os
@@ -14,6 +14,7 @@ from storage.jobstore import input_key
 from storage.objects.local import LocalObjectStore
 from storage.queues.sqlite import SqliteQueue
 from tests import images
+from tests.moto_server import ON_EACH_AWS_BACKEND
 from tests.waiting import wait_for_terminal
 from thumbnailer import worker as worker_module
 from thumbnailer.worker import Worker
@@ -32,6 +33,7 @@ def run_worker(backends, settings):
     Worker(backends, settings).work(burst=True)
 
 
+@ON_EACH_AWS_BACKEND
 class TestThumbnailer:
     def test_image_bad(self, backends, settings):
         job = submit_directly(backends, b"\x89PNG\r\n\x1a\n this is not really a PNG")
@@ -59,6 +61,7 @@ class TestThumbnailer:
         assert backends.queue.receive(wait_seconds=1) == []
 
 
+@ON_EACH_AWS_BACKEND
 class TestWorkerEdges:
     def test_decompression_bomb_fails_the_job_and_the_worker_goes_on(self, backends, settings):
         bomb = submit_directly(backends, images.png_bomb(), "image/png")
@@ -166,6 +169,7 @@ def thumbnailer_process(backends):
         process.wait()
 
 
+@ON_EACH_AWS_BACKEND
 class TestThumbnailerProcess:
     def test_a_running_thumbnailer_finishes_work_put_in_directly(self, backends, thumbnailer_process):
         job = submit_directly(backends, images.png_with_alpha(), "image/png")
@@ -182,6 +186,7 @@ class TestThumbnailerProcess:
 
 
 class TestWorkerHousekeeping:
+    @ON_EACH_AWS_BACKEND
     def test_a_queue_that_vanished_is_created_again_not_a_crash(self, backends, settings):
         worker = Worker(backends, settings)
         backends.queue.delete_queue()  # an in-memory ElasticMQ that restarted

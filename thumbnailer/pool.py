@@ -17,10 +17,13 @@ import time
 
 import core.logs
 import storage
+from storage.access import check_access
 
 log = logging.getLogger(__name__)
 RESTART_DELAY_SECONDS = 1.0
 PARENT_CHECK_SECONDS = 1.0
+# The exit status of a thumbnailer whose credentials lack a permission it needs.
+EXIT_NOT_PERMITTED = 3
 
 
 def run_worker(settings: core.Settings, log_level: str, burst: bool = False, number: int = 0) -> None:
@@ -34,10 +37,18 @@ def run_worker(settings: core.Settings, log_level: str, burst: bool = False, num
         metrics.serve(settings.metrics_port + number)
     backends = storage.connect(settings)
     try:
-        backends.ensure()
-    except core.TransientError as error:
-        log.warning("storage not reachable at start-up: %s", error)
-    Worker(backends, settings).work(burst=burst)
+        try:
+            backends.ensure()
+            check_access(backends, receives=True)
+        except core.PermissionDenied:
+            raise
+        except core.TransientError as error:
+            log.warning("storage not reachable at start-up: %s", error)
+        Worker(backends, settings).work(burst=burst)
+    except core.PermissionDenied as error:
+        # Waiting would not help: the policy lacks an action. Stop, naming it.
+        log.error("thumbnailer stopped: %s", error, extra={"action": error.action})
+        raise SystemExit(EXIT_NOT_PERMITTED) from error
 
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}

@@ -117,6 +117,8 @@ class Worker:
             try:
                 messages = self._receive(min(free, MAX_MESSAGES_PER_RECEIVE),
                                          BUSY_POLL_SECONDS if busy or burst else MAX_WAIT_TIME_SECONDS)
+            except core.PermissionDenied:
+                raise  # not an outage to wait out: the thumbnailer stops, naming the action
             except core.TransientError as error:
                 failures += 1
                 self._back_off(failures, error)
