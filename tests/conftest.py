@@ -37,8 +37,8 @@ BOB = {"Authorization": f"Bearer {BOB_KEY}"}
 alice_http = requests.Session()
 alice_http.headers.update(ALICE)
 
-# moto as a third S3/SQS backend (tests.moto_server): its fixtures, registered here.
-from tests.moto_server import aws_target, moto_bucket, moto_server  # noqa: E402, F401
+# moto as a third S3/SQS backend: its fixtures (aws_target, moto_server, moto_bucket).
+pytest_plugins = ["tests.moto_server"]
 
 RUN_ID = f"{os.environ['TEST_NAME_PREFIX']}-{time.strftime('%Y%m%dt%H%M%S')}-{secrets.token_hex(2)}"
 _queue_numbers = itertools.count(1)

@@ -179,6 +179,25 @@ class MotoServer:
         return self.create_user(f"thumbnails-{next(_users)}", repo_policy(bucket, queue, without))
 
 
+    def allow_unsigned(self, requests_count: int) -> None:
+        """Let the next requests through without a signature (moto's reset-auth, the server-mode
+        set_initial_no_auth_action_count); IAM is enforced again after them."""
+        answer = requests.post(f"{self.url}/moto-api/reset-auth", data=str(requests_count).encode(), timeout=5)
+        answer.raise_for_status()
+
+    def create_role(self, name: str, bucket: str, queue: str) -> str:
+        """A role allowed exactly the repo's policy, which a web identity (an EKS service
+        account's OIDC token) may assume; returns its ARN."""
+        iam = self.client("iam")
+        provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.{REGION}.amazonaws.com/id/TEST"
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": provider}, "Action": "sts:AssumeRoleWithWebIdentity"}]}
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        iam.put_role_policy(RoleName=name, PolicyName=f"{name}-policy",
+                            PolicyDocument=json.dumps(repo_policy(bucket, queue)))
+        return arn
+
+
 def queue_url(name: str) -> str:
     """QUEUE_URL as an AWS user writes it."""
     return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
@@ -212,7 +231,6 @@ def moto_server(tmp_path_factory):
 def moto_bucket(moto_server) -> str:
     """One bucket for the run (job ids keep tests apart), created the way the service does."""
     from storage.objects.s3 import S3ObjectStore
-
     from tests.conftest import RUN_ID
 
     s3 = moto_server.client("s3")

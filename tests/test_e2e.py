@@ -18,7 +18,6 @@ from tests.moto_server import ON_EACH_AWS_BACKEND
 from tests.processes import free_port, start_api, start_thumbnailer, stop, wait_until_up
 from tests.waiting import poll_until_finished
 
-
 pytestmark = ON_EACH_AWS_BACKEND
 
 
