@@ -117,6 +117,16 @@ def test_gunicorn_refuses_to_start_and_names_the_missing_action(moto_server, mon
     assert "s3:PutLifecycleConfiguration" in api.stdout + api.stderr
 
 
+def test_a_pool_of_thumbnailers_stops_rather_than_restarting_into_the_same_refusal(moto_server, monkeypatch):
+    bucket, queue = fresh_names()
+    as_service(monkeypatch, moto_server, moto_server.service_user(bucket, queue, without="sqs:ReceiveMessage"),
+               bucket, queue)
+    pool = subprocess.run([sys.executable, "-m", "thumbnailer"], env=dict(os.environ, THUMBNAILER_PROCESSES="2"),
+                          capture_output=True, text=True, timeout=THUMBNAILER_TIMEOUT_SECONDS)
+    assert pool.returncode == EXIT_NOT_PERMITTED
+    assert "sqs:ReceiveMessage" in pool.stdout + pool.stderr
+
+
 def test_the_readiness_probe_names_a_refused_dependency(moto_server, monkeypatch):
     """A permission withdrawn after start-up: /readyz says which dependency refuses, and why."""
     from api import create_app

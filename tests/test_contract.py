@@ -162,6 +162,8 @@ class TestConditionalWrites:
 class TestExpiry:
     @ON_EACH_AWS_BACKEND
     def test_s3_gets_a_lifecycle_rule(self, aws_target, monkeypatch):
+        """On moto the rule is stored but never applied (moto runs no lifecycle): that expired
+        objects do go is MinIO's and AWS's part, not shown here."""
         for name, value in aws_target.environ.items():
             monkeypatch.setenv(name, value)
         store = S3ObjectStore(make_client("s3", os.environ["S3_ADDRESSING_STYLE"]), aws_target.bucket)

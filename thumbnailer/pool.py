@@ -101,6 +101,8 @@ class Supervisor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        if any(child.exitcode == EXIT_NOT_PERMITTED for child in self._children):
+            return EXIT_NOT_PERMITTED
         return 0 if all(child.exitcode == 0 for child in self._children) else 1
 
     def _spawn(self, number: int) -> multiprocessing.Process:
@@ -117,6 +119,11 @@ class Supervisor:
 
     def _restart_dead(self) -> None:
         for number, child in enumerate(self._children):
+            if child.exitcode == EXIT_NOT_PERMITTED:
+                # A restart cannot grant a permission: stop them all (the child's log names the action).
+                log.error("%s lacks a permission it needs; stopping every thumbnailer", child.name)
+                self._pass_on(signal.SIGTERM, None)
+                return
             if child.exitcode is not None:
                 log.error("%s exited with %s; restarting it", child.name, child.exitcode)
                 time.sleep(RESTART_DELAY_SECONDS)
