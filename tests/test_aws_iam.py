@@ -60,6 +60,26 @@ def queued(server: MotoServer, queue: str) -> int:
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
+def test_requests_are_shaped_like_aws(moto_server, monkeypatch):
+    """The service's own clients, configured as on AWS: virtual-hosted S3 in eu-west-1, the SQS
+    regional endpoint and account-scoped queue URLs, standard retries."""
+    bucket, queue = fresh_names()
+    settings = as_service(monkeypatch, moto_server, moto_server.service_user(bucket, queue), bucket, queue)
+    backends = storage.connect(settings)
+    sent: list[str] = []
+    for client in (backends.objects.client, backends.queue.client):
+        client.meta.events.register("before-send", lambda request, **_: sent.append(request.url))
+        assert client.meta.config.retries["mode"] == "standard"
+    backends.ensure()
+    backends.objects.put("jobs/shape", b"x", "text/plain")
+    backends.queue.send("shape")
+
+    assert f"http://{bucket}.s3.{REGION}.amazonaws.com/jobs/shape" in sent
+    assert all(url.startswith(f"http://sqs.{REGION}.amazonaws.com/") for url in sent if "sqs." in url)
+    assert backends.queue.url == f"http://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{queue}"  # https on AWS
+    assert moto_server.client("s3").get_bucket_location(Bucket=bucket)["LocationConstraint"] == REGION
+
+
 @pytest.mark.parametrize("removed", ["", *policy_actions()], ids=lambda action: action or "nothing-removed")
 def test_each_action_of_the_policy_is_needed_and_its_absence_is_named(removed, moto_server, monkeypatch):
     """Given a user allowed the repo's policy less one action, the service is started and given
