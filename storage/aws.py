@@ -25,10 +25,11 @@ _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
 _TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "ServiceUnavailable",
                     "InternalError", "RequestThrottled", "XMinioServerNotInitialized"}
 
-# Refusals of the credentials: a missing IAM permission (AWS answers HEAD requests with a bare
-# 403, whose code botocore reports as "403"), or keys AWS does not accept.
-_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "AuthorizationError", "Forbidden", "403",
-                 "InvalidClientTokenId", "InvalidAccessKeyId", "SignatureDoesNotMatch", "UnrecognizedClientException"}
+# A permission the IAM policy lacks (AWS answers a HEAD request with a bare 403, whose code
+# botocore reports as "403"), and keys AWS does not accept at all.
+_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "AuthorizationError", "Forbidden", "403"}
+_UNKNOWN_KEY_CODES = {"InvalidClientTokenId", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+                      "UnrecognizedClientException"}
 # The IAM action that authorizes an operation, where it is not named after the operation
 # (AWS's Service Authorization Reference, "Actions, resources, and condition keys" for S3 and SQS).
 IAM_ACTION_OF = {
@@ -72,10 +73,15 @@ def translated_errors(what: str):
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in _NOT_FOUND_CODES:
             raise NotFound(f"{what}: not found") from error
-        if code in _DENIED_CODES or status == 403:
-            action = iam_action(error.operation_name)
-            raise PermissionDenied(f"{what}: {code or status}: these credentials may not {action} "
+        action = iam_action(error.operation_name)
+        if code in _DENIED_CODES:
+            # A bare 403 (HEAD) may also be keys refused outright: it does not say which.
+            unless = ", or they are not accepted at all" if code == "403" else ""
+            raise PermissionDenied(f"{what}: {code}: these credentials may not {action}{unless} "
                                    f"(the IAM policy must grant it, see {POLICY_FILE})", action) from error
+        if code in _UNKNOWN_KEY_CODES:
+            raise PermissionDenied(f"{what}: {code}: these credentials are not accepted at all "
+                                   f"(check the keys, AWS_PROFILE or role)", action) from error
         if code in _CONFLICT_CODES:
             raise Conflict(f"{what}: changed by another writer") from error
         if code in _TRANSIENT_CODES or status >= 500:

@@ -203,6 +203,18 @@ class TestCredentials:
         location = moto_server.client("s3").get_bucket_location(Bucket=bucket)["LocationConstraint"]
         assert location == REGION  # the profile's region made the bucket
 
+    def test_keys_aws_does_not_know_stop_start_up(self, moto_server, monkeypatch):
+        bucket, queue = fresh_names()
+        as_service(monkeypatch, moto_server, moto_server.admin, bucket, queue)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        backends = storage.connect(core.Settings.from_env(os.environ))
+        with pytest.raises(core.PermissionDenied, match="not accepted at all"):
+            backends.ensure()  # HEAD bucket: a bare 403
+        # moto answers SQS's JSON protocol with an XML error, which botocore reads as a bare 403;
+        # AWS answers with the code (SignatureDoesNotMatch), and the message says so the same way.
+        with pytest.raises(core.PermissionDenied, match="not accepted"):
+            backends.queue.ping()
+
     def test_no_credentials_at_all_stop_start_up_with_a_hint(self, moto_server, monkeypatch, tmp_path):
         bucket, queue = fresh_names()
         as_service(monkeypatch, moto_server, moto_server.admin, bucket, queue)
