@@ -135,6 +135,7 @@ def test_gunicorn_refuses_to_start_and_names_the_missing_action(moto_server, mon
                          capture_output=True, text=True, timeout=120)
     assert api.returncode != 0
     assert "s3:PutLifecycleConfiguration" in api.stdout + api.stderr
+    assert "Worker failed to boot" in api.stdout + api.stderr, (api.stdout + api.stderr)[-3000:]
 
 
 def test_a_pool_of_thumbnailers_stops_rather_than_restarting_into_the_same_refusal(moto_server, monkeypatch):
