@@ -9,6 +9,7 @@ from flask import Flask
 
 import core
 import storage
+from storage.access import check_access
 
 log = logging.getLogger(__name__)
 # Room for multipart boundaries and headers around a file of the maximum size.
@@ -26,6 +27,9 @@ def create_app(settings: core.Settings | None = None, backends: storage.Backends
     try:
         backends.ensure()
         backends.jobs.expire_after(settings.retention_seconds)
+        check_access(backends)
+    except core.PermissionDenied:
+        raise  # a policy that lacks an action never goes live: the error names the action
     except core.TransientError as error:
         # Start anyway: /readyz reports the dependency, requests answer 503 until it is back.
         log.warning("storage not reachable at start-up: %s", error)

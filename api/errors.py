@@ -36,6 +36,17 @@ def init_app(app: Flask) -> None:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 
+    @app.errorhandler(core.PermissionDenied)
+    def not_permitted(error: core.PermissionDenied):
+        """A permission the IAM policy lacks: the operator's problem, so the log names the action."""
+        dependency = "queue" if error.action.startswith("sqs:") else "storage"
+        log.error("dependency refused a permission: %s", error, extra={"action": error.action})
+        response = error_response(HTTPStatus.SERVICE_UNAVAILABLE,
+                                  f"the {dependency} refused this service's credentials; an operator must fix it",
+                                  dependency=dependency, action=error.action)
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
     @app.errorhandler(core.NotFound)
     def not_found(error: core.NotFound):
         return error_response(HTTPStatus.NOT_FOUND, str(error))

@@ -15,6 +15,17 @@ class TransientError(ThumbnailsError):
     """A dependency is unreachable or overloaded; the same call may work later."""
 
 
+class PermissionDenied(TransientError):
+    """The cloud refused these credentials an action (IAM): `action` names it, e.g. s3:PutObject.
+
+    Transient for requests and jobs, which answer 503 or wait (no job is lost while an operator
+    fixes the policy); fatal at start-up, so that a policy lacking an action never goes live."""
+
+    def __init__(self, message: str, action: str = ""):
+        super().__init__(message)
+        self.action = action
+
+
 class Conflict(ThumbnailsError):
     """A conditional write lost: someone changed the object since it was read; read it again."""
 

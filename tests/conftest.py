@@ -20,8 +20,12 @@ from storage.objects.s3 import S3ObjectStore
 from storage.queues.sqs import SqsQueue
 from tests import environment
 from tests.environment import ALICE, ROOT, RUN_ID
+from tests.moto_server import Target
 
 environment.apply()
+
+# moto as a third S3/SQS backend: its fixtures (aws_target, moto_server, moto_bucket).
+pytest_plugins = ["tests.moto_server"]
 
 _queue_numbers = itertools.count(1)
 NO_SERVER = "http://127.0.0.1:9"  # nothing listens on the discard port
@@ -31,7 +35,9 @@ NO_SERVER = "http://127.0.0.1:9"  # nothing listens on the discard port
 def pytest_collection_modifyitems(items):
     """Whatever needs the real servers carries the `servers` marker, whether or not it says so."""
     for item in items:
-        if "servers" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        # aws_target picks the real servers unless a test is parametrized onto moto
+        if "servers" in names or ("aws_target" in names and not item.get_closest_marker("moto")):
             item.add_marker(pytest.mark.servers)
 
 
@@ -79,12 +85,30 @@ def embedded_settings(tmp_path, monkeypatch) -> core.Settings:
 
 
 @pytest.fixture
-def servers_settings(bucket_name, monkeypatch) -> core.Settings:
-    """The real MinIO (the run's bucket) and ElasticMQ (queues of this test's own); exported too."""
+def servers_settings(aws_target, monkeypatch) -> core.Settings:
+    """S3 and SQS: the real MinIO (the run's bucket) and ElasticMQ, or moto shaped like AWS for a
+    test parametrized with ON_EACH_AWS_BACKEND; queues of this test's own; exported too."""
+    return _aws_settings(aws_target, monkeypatch)
+
+
+def _aws_settings(aws_target: Target, monkeypatch) -> core.Settings:
     queue_name = f"{RUN_ID}-{next(_queue_numbers)}"
-    monkeypatch.setenv("STORAGE_URL", f"s3://{bucket_name}")
-    monkeypatch.setenv("QUEUE_URL", f"sqs://{queue_name}")
+    for name, value in aws_target.environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STORAGE_URL", f"s3://{aws_target.bucket}")
+    monkeypatch.setenv("QUEUE_URL", aws_target.queue_url(queue_name))
     return core.Settings.from_env(os.environ)
+
+
+@pytest.fixture(params=["embedded", pytest.param("servers", marks=pytest.mark.servers),
+                        pytest.param("moto", marks=pytest.mark.moto)])
+def any_settings(request, monkeypatch) -> core.Settings:
+    """For tests that hold on every backend: embedded, the real servers, moto shaped like AWS."""
+    if request.param == "embedded":
+        return request.getfixturevalue("embedded_settings")
+    target = (Target("moto", request.getfixturevalue("moto_bucket"), request.getfixturevalue("moto_server").environ())
+              if request.param == "moto" else Target("servers", request.getfixturevalue("bucket_name"), {}))
+    return _aws_settings(target, monkeypatch)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from storage.objects.s3 import S3ObjectStore
 from storage.queues.sqlite import SqliteQueue
 from storage.queues.sqs import SqsQueue
 from tests.environment import RUN_ID
+from tests.moto_server import ON_EACH_AWS_BACKEND, moto
 
 SHORT_VISIBILITY_SECONDS = 1
 LONG_VISIBILITY_SECONDS = 60
@@ -32,14 +33,23 @@ _names = itertools.count(1)
 ON_SERVERS = pytest.mark.servers
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=ON_SERVERS)])
-def objects(request, tmp_path) -> storage.ObjectStore:
+@pytest.fixture(params=["local", pytest.param("s3", marks=ON_SERVERS), pytest.param("moto", marks=moto)])
+def objects(request, tmp_path, monkeypatch) -> storage.ObjectStore:
     if request.param == "local":
         store = LocalObjectStore(tmp_path / "objects")
+    elif request.param == "moto":
+        use_moto(request, monkeypatch)
+        store = S3ObjectStore(make_client("s3", "virtual"), request.getfixturevalue("moto_bucket"))
     else:
         store = S3ObjectStore(make_client("s3", "path"), request.getfixturevalue("bucket_name"))
     store.ensure()
     return store
+
+
+def use_moto(request, monkeypatch) -> None:
+    """Point botocore at moto, as at AWS (forked consumer processes inherit it)."""
+    for name, value in request.getfixturevalue("moto_server").environ().items():
+        monkeypatch.setenv(name, value)
 
 
 def queue_spec(kind: str, tmp_path) -> tuple[str, str]:
@@ -56,11 +66,13 @@ def open_queue(spec: tuple[str, str], visibility_timeout_seconds: int) -> storag
     return SqsQueue(make_client("sqs"), where, visibility_timeout_seconds)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("sqs", marks=ON_SERVERS)])
-def queue_factory(request, tmp_path):
+@pytest.fixture(params=["sqlite", pytest.param("sqs", marks=ON_SERVERS), pytest.param("moto", marks=moto)])
+def queue_factory(request, tmp_path, monkeypatch):
     """Make queues of this backend with a chosen visibility timeout; SQS ones are deleted afterwards."""
     if request.param == "sqs":
         request.getfixturevalue("servers")
+    elif request.param == "moto":
+        use_moto(request, monkeypatch)
     made = []
 
     def make(visibility_timeout_seconds: int = LONG_VISIBILITY_SECONDS):
@@ -153,8 +165,13 @@ class TestConditionalWrites:
 
 
 class TestExpiry:
-    def test_s3_gets_a_lifecycle_rule(self, bucket_name):
-        store = S3ObjectStore(make_client("s3", "path"), bucket_name)
+    @ON_EACH_AWS_BACKEND
+    def test_s3_gets_a_lifecycle_rule(self, aws_target, monkeypatch):
+        """On moto the rule is stored but never applied (moto runs no lifecycle): that expired
+        objects do go is MinIO's and AWS's part, not shown here."""
+        for name, value in aws_target.environ.items():
+            monkeypatch.setenv(name, value)
+        store = S3ObjectStore(make_client("s3", os.environ["S3_ADDRESSING_STYLE"]), aws_target.bucket)
         store.expire_after("jobs/", 3)
         assert store.lifecycle_rules() == [{"ID": "expire-jobs", "Status": "Enabled", "Filter": {"Prefix": "jobs/"},
                                             "Expiration": {"Days": 3}}]
@@ -263,7 +280,11 @@ class TestQueueContract:
         again = queue.receive(wait_seconds=5)
         assert bodies(again) == ["a"] and again[0].receive_count == 2
 
-    def test_a_stale_receipt_does_not_delete_a_message_received_again(self, queue):
+    def test_a_stale_receipt_does_not_delete_a_message_received_again(self, queue, request):
+        if request.node.callspec.params["queue_factory"] == "moto":
+            request.applymarker(pytest.mark.xfail(strict=True, raises=core.ThumbnailsError, reason=(
+                "moto lacks it: a stale receipt handle deletes a message that was received again "
+                "(AWS documents only that an older receipt 'might not' delete it; README, Production on AWS)")))
         queue.send("a")
         first = queue.receive(wait_seconds=5)
         queue.change_visibility(first[0].receipt, 0)

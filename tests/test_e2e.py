@@ -1,4 +1,5 @@
-"""End to end, as a user's curl would: gunicorn api + thumbnailer process, driven over HTTP."""
+"""End to end, as a user's curl would: gunicorn api + thumbnailer process, driven over HTTP,
+on the real MinIO/ElasticMQ and on moto shaped like AWS under exactly the repo's IAM policy."""
 
 from __future__ import annotations
 
@@ -13,17 +14,26 @@ import storage
 from processes.waiting import wait_until
 from tests import images
 from tests.environment import ALICE, ALICE_KEY, BOB_KEY, RUN_ID
+from tests.moto_server import ON_EACH_AWS_BACKEND
 from tests.processes import free_port, start_api, start_thumbnailer, stop, wait_until_up
 from tests.waiting import poll_until_finished
 
+pytestmark = ON_EACH_AWS_BACKEND
+
 
 @pytest.fixture(scope="module")
-def service(bucket_name, tmp_path_factory):
-    """The whole service on loopback, with its own queue; stopped and cleaned up afterwards."""
+def service(aws_target, request, tmp_path_factory):
+    """The whole service on loopback, with its own queue; stopped and cleaned up afterwards.
+    On moto it runs as an IAM user allowed exactly deploy/iam-policy.json, nothing more."""
     port, metrics_port = free_port(), free_port()
     logs = tmp_path_factory.mktemp("logs")
-    env = dict(os.environ, STORAGE_URL=f"s3://{bucket_name}", QUEUE_URL=f"sqs://{RUN_ID}-e2e", PORT=str(port),
-               WEB_CONCURRENCY="2", THUMBNAILER_METRICS_PORT=str(metrics_port), PYTHONUNBUFFERED="1")
+    queue = f"{RUN_ID}-e2e-{aws_target.name}"
+    env = dict(os.environ, **aws_target.environ, STORAGE_URL=f"s3://{aws_target.bucket}",
+               QUEUE_URL=aws_target.queue_url(queue), PORT=str(port), WEB_CONCURRENCY="2",
+               THUMBNAILER_METRICS_PORT=str(metrics_port), PYTHONUNBUFFERED="1")
+    if aws_target.name == "moto":
+        moto_server = request.getfixturevalue("moto_server")
+        env.update(moto_server.environ(moto_server.service_user(aws_target.bucket, queue)))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     api = start_api(env, port, logs / "api.log")
     thumbnailer = start_thumbnailer(env, logs / "thumbnailer.log")
@@ -34,8 +44,11 @@ def service(bucket_name, tmp_path_factory):
                "metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
     finally:
         stop(thumbnailer, api)
-        queue = storage.connect(core.Settings.from_env(env)).queue
-        queue.delete_queue()
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in aws_target.environ.items():  # the test's own (admin) keys
+                patch.setenv(name, value)
+            for made in storage.connect(core.Settings.from_env(env)).queues:
+                made.delete_queue()
 
 
 def submit(service, data: bytes, filename: str) -> requests.Response:

@@ -1,5 +1,5 @@
-"""The thumbnailer's worker, in process and as a real process (embedded backends; the queue
-that vanishes is ElasticMQ's)."""
+"""The thumbnailer's worker, in process and as a real process: on the embedded backends, the
+real MinIO and ElasticMQ, and moto shaped like AWS."""
 
 import dataclasses
 import os
@@ -16,6 +16,7 @@ from storage.objects.local import LocalObjectStore
 from storage.queues.sqlite import SqliteQueue
 from tests import images
 from tests.jobs import messages_left, submit_directly
+from tests.moto_server import ON_EACH_AWS_BACKEND
 from tests.waiting import wait_for_terminal
 from thumbnailer import worker as worker_module
 from thumbnailer.worker import Worker
@@ -23,6 +24,12 @@ from thumbnailer.worker import Worker
 
 def run_worker(backends, settings):
     Worker(backends, settings).work(burst=True)
+
+
+@pytest.fixture
+def settings(any_settings):
+    """Every test here runs on the embedded backends, the real servers and moto."""
+    return any_settings
 
 
 class TestThumbnailer:
@@ -173,7 +180,8 @@ class TestThumbnailerProcess:
         assert "thumbnailer stopped" in thumbnailer_process.stdout.read()
 
 
-class TestOnElasticMQ:
+@ON_EACH_AWS_BACKEND
+class TestOnEachAwsBackend:
     @pytest.fixture
     def settings(self, servers_settings):
         return servers_settings

@@ -121,6 +121,8 @@ class Worker:
                 wait_seconds = BUSY_POLL_SECONDS if busy else MAX_WAIT_TIME_SECONDS
             try:
                 messages = self._receive(min(free, MAX_MESSAGES_PER_RECEIVE), wait_seconds)
+            except core.PermissionDenied:
+                raise  # not an outage to wait out: the thumbnailer stops, naming the action
             except core.TransientError as error:
                 failures += 1
                 self._back_off(failures, error)
