@@ -12,9 +12,13 @@ import core
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
+# No error answer repeats more than this of any message (which may quote client input).
+MAX_MESSAGE_CHARS = 500
 
 
 def error_response(http_status: int, message: str, **extra):
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + "…"
     response = jsonify(error=HTTPStatus(http_status).phrase, message=message, **extra)
     response.status_code = http_status
     return response

@@ -59,8 +59,9 @@ def render(data: bytes, specs: tuple[OutputSpec, ...] = DEFAULT_OUTPUTS,
 def _needed_size(size: tuple[int, int], spec: OutputSpec) -> tuple[int, int]:
     """The source-scaled size this output is made from (cover fills the box, the others fit it)."""
     if spec.fit != "cover":
-        return fit(size, (spec.width, spec.height))
-    scale = min(1.0, max(spec.width / size[0], spec.height / size[1]))
+        return fit(size, (spec.width, spec.height), spec.upscale)
+    scale = max(spec.width / size[0], spec.height / size[1])
+    scale = scale if spec.upscale else min(1.0, scale)
     return max(1, math.ceil(size[0] * scale)), max(1, math.ceil(size[1] * scale))
 
 
@@ -72,10 +73,11 @@ def _intermediate_size(size: tuple[int, int], specs: tuple[OutputSpec, ...]) -> 
 def _derive(image: Image.Image, upright: tuple[int, int], spec: OutputSpec) -> Image.Image:
     box = (spec.width, spec.height)
     if spec.fit == "cover":
+        box = box if spec.upscale else _within(box, upright)
         if image.size == box:
             return image
         return ImageOps.fit(image, box, Image.Resampling.LANCZOS)
-    fitted = _resized(image, fit(upright, box))
+    fitted = _resized(image, fit(upright, box, spec.upscale))
     if spec.fit == "contain":
         return fitted
     background = _background(spec)
@@ -85,6 +87,12 @@ def _derive(image: Image.Image, upright: tuple[int, int], spec: OutputSpec) -> I
     offset = ((box[0] - fitted.width) // 2, (box[1] - fitted.height) // 2)
     canvas.paste(layer, offset, layer)
     return canvas
+
+
+def _within(box: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """A cover box no larger than the source: the box's shape, shrunk until it fits in size."""
+    scale = min(1.0, size[0] / box[0], size[1] / box[1])
+    return max(1, round(box[0] * scale)), max(1, round(box[1] * scale))
 
 
 def _resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -178,6 +186,8 @@ def decode_scaled(data: bytes, max_pixels: int, target_of) -> tuple[Image.Image,
                 image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
             image.load()  # a small image needs no resize: decode it here, where errors are caught
             image = _to_output_mode(image)
+            # Outputs carry no metadata of the source (comment, ICC profile, EXIF, XMP).
+            image.info = {key: value for key, value in image.info.items() if key == "transparency"}
             method = _TRANSPOSE_METHODS.get(orientation)
             return (image.transpose(method) if method is not None else image), upright
     except Image.DecompressionBombError as error:
@@ -186,11 +196,11 @@ def decode_scaled(data: bytes, max_pixels: int, target_of) -> tuple[Image.Image,
         raise CorruptImage(f"cannot decode image: {error}") from error
 
 
-def fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
-    """The largest size inside box with size's aspect ratio; never larger than size."""
+def fit(size: tuple[int, int], box: tuple[int, int], upscale: bool = False) -> tuple[int, int]:
+    """The largest size inside box with size's aspect ratio; never larger than size unless upscale."""
     width, height = size
     scale = min(box[0] / width, box[1] / height)
-    if scale >= 1:
+    if scale == 1 or (scale > 1 and not upscale):
         return size
     return max(1, round(width * scale)), max(1, round(height * scale))
 
