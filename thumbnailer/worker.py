@@ -73,6 +73,7 @@ class Worker:
     def __init__(self, backends: storage.Backends, settings: core.Settings, clock=time.monotonic):
         self.clock = clock  # a test stands in a host that booted a minute ago, or time passing
         self.jobs = backends.jobs
+        self.waiting = backends.waiting
         self.queue = backends.inbox  # every priority, high first (storage.queues.priority)
         self.acks = Acknowledger(self.queue)
         self.webhooks = WebhookSender(backends.jobs, settings)
@@ -261,6 +262,7 @@ class Worker:
             return
 
         with log_context(owner=job.owner):
+            self.waiting.remove(job.owner, job.id)  # taken up (or over): no longer counts as waiting
             if job.status.is_terminal:
                 if job.status is core.JobStatus.CANCELLED:
                     # Cancelled, perhaps while we rendered: anything written for it goes.
