@@ -63,18 +63,19 @@ def _single(request: Request, name: str) -> str | None:
 
 def _outputs(request: Request, settings: Settings) -> tuple[OutputSpec, ...]:
     text = _single(request, "output")
-    shorthand = {name: _single(request, name) for name in SHORTHAND}
-    shorthand = {name: value for name, value in shorthand.items() if value is not None}
+    given = {name: _single(request, name) for name in SHORTHAND}
+    shorthand: dict[str, object] = {name: value for name, value in given.items() if value is not None}
     if text is not None and shorthand:
         raise InvalidOption(sorted(shorthand)[0], "use either output=JSON or the single-output parameters")
     if text is not None:
         return parse_outputs(text, settings.max_outputs, settings.max_output_side, supported_formats())
     if not shorthand:
         return DEFAULT_OUTPUTS
-    if "quality" in shorthand:
-        if not _QUALITY.fullmatch(shorthand["quality"]):
+    quality = given["quality"]
+    if quality is not None:
+        if not _QUALITY.fullmatch(quality):
             raise InvalidOption("quality", "must be a whole number from 1 to 100")
-        shorthand["quality"] = int(shorthand["quality"])
+        shorthand["quality"] = int(quality)
     try:
         return (OutputSpec.from_dict(shorthand, "output", settings.max_output_side, supported_formats()),)
     except InvalidOption as error:

@@ -48,7 +48,7 @@ def check_callback_url(url: str, allowed_networks: tuple[str, ...] = ()) -> str:
     networks = [ipaddress.ip_network(network, strict=False) for network in allowed_networks]
     allow_listed = True
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if any(address in network for network in networks):
             continue
         allow_listed = False
@@ -56,7 +56,7 @@ def check_callback_url(url: str, allowed_networks: tuple[str, ...] = ()) -> str:
             raise CallbackRefused(NOT_PUBLIC)
     if not allow_listed and port not in WEB_PORTS and port < FIRST_UNPRIVILEGED_PORT:
         raise CallbackRefused(f"must use port 80, 443 or {FIRST_UNPRIVILEGED_PORT}-65535")
-    return infos[0][4][0]
+    return str(infos[0][4][0])
 
 
 def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

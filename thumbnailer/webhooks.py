@@ -75,7 +75,7 @@ def post(url: str, address: str, body: bytes, headers: dict, timeout: float) -> 
     that answers a byte at a time cannot stretch the attempt."""
     parts = urlsplit(url)
     pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-    connection = pinned(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), address, timeout)
+    connection = pinned(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80), address, timeout)
     expired = threading.Event()
 
     def cut_off() -> None:

@@ -122,7 +122,7 @@ class LocalObjectStore(ObjectStore):
 
     def list_keys(self, prefix: str, limit: int) -> list[tuple[str, float]]:
         folder = self.path(prefix.strip("/"))
-        found = []
+        found: list[tuple[str, float]] = []
         with _translated_errors(f"listing {prefix}"):
             try:
                 entries = os.scandir(folder)
