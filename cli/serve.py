@@ -11,6 +11,7 @@ gunicorn drains its requests. Anything unfinished stays in the queue for the nex
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
