@@ -72,7 +72,7 @@ def start_service(args, data_dir: Path, port: int) -> tuple[subprocess.Popen, st
         try:
             if requests.get(f"{url}/readyz", timeout=1).ok:
                 return process, url, key
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or a worker still booting
             pass
         time.sleep(0.2)
     process.terminate()
