@@ -12,9 +12,13 @@ import core
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
+# No error answer repeats more than this of any message (which may quote client input).
+MAX_MESSAGE_CHARS = 500
 
 
 def error_response(http_status: int, message: str, **extra):
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + "…"
     response = jsonify(error=HTTPStatus(http_status).phrase, message=message, **extra)
     response.status_code = http_status
     return response
@@ -23,7 +27,8 @@ def error_response(http_status: int, message: str, **extra):
 def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        response = error_response(error.code or 500, error.description or HTTPStatus(error.code).phrase)
+        code = error.code or HTTPStatus.INTERNAL_SERVER_ERROR
+        response = error_response(code, error.description or HTTPStatus(code).phrase)
         for name, value in error.get_headers():
             if name.lower() not in ("content-type", "content-length"):
                 response.headers[name] = value

@@ -11,6 +11,7 @@ from core.settings import Settings
 from storage.jobstore import JobStore
 from storage.objects.base import ObjectStore
 from storage.queues.base import Message, Queue
+from storage.waiting import WaitingJobs
 
 __all__ = ["Backends", "JobStore", "Message", "ObjectStore", "Queue", "connect"]
 
@@ -27,6 +28,10 @@ class Backends:
     @functools.cached_property
     def jobs(self) -> JobStore:
         return JobStore(self.objects)
+
+    @functools.cached_property
+    def waiting(self) -> WaitingJobs:
+        return WaitingJobs(self.objects)
 
     def queue_for(self, priority: str) -> Queue:
         """Where a job of this priority is sent (normal when no priority queues are configured)."""

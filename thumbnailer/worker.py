@@ -59,12 +59,21 @@ class _RetrySoon(Exception):
         self.seconds = seconds
 
 
+def _job_fields(message: storage.Message) -> dict:
+    """The job_id for every log line about a message, when its body is one."""
+    try:
+        return {"job_id": parse_job_id(message.body)}
+    except core.InvalidJob:
+        return {"body": message.body[:64]}
+
+
 class Worker:
     """Turns queued job ids into thumbnails. At-least-once: every step may be repeated safely."""
 
     def __init__(self, backends: storage.Backends, settings: core.Settings, clock=time.monotonic):
         self.clock = clock  # a test stands in a host that booted a minute ago, or time passing
         self.jobs = backends.jobs
+        self.waiting = backends.waiting
         self.queue = backends.inbox  # every priority, high first (storage.queues.priority)
         self.acks = Acknowledger(self.queue)
         self.webhooks = WebhookSender(backends.jobs, settings)
@@ -205,14 +214,14 @@ class Worker:
         """Process one message and never raise: a failure leaves the message to come back.
         While storage is away the message is kept, hidden by the heartbeat, and retried with
         back-off, so a short outage does not use up its receives."""
-        try:
-            with Heartbeat(self.queue, message.receipt, self.visibility_timeout_seconds):
-                self._process_retrying(message)
-        except _RetrySoon as retry:
-            self._hand_back(message, retry.seconds)  # after the heartbeat stopped extending it
-        except Exception:  # a bug or an exotic decoder failure must not take the worker down
-            log.exception("unexpected error; the message will be retried",
-                          extra={"body": message.body[:64], "outcome": "retry"})
+        with log_context(**_job_fields(message)):
+            try:
+                with Heartbeat(self.queue, message.receipt, self.visibility_timeout_seconds):
+                    self._process_retrying(message)
+            except _RetrySoon as retry:
+                self._hand_back(message, retry.seconds)  # after the heartbeat stopped extending it
+            except Exception:  # a bug outside the render must not take the worker down
+                log.exception("unexpected error; the message will be retried", extra={"outcome": "retry"})
 
     def _process_retrying(self, message: storage.Message) -> None:
         """Every step of process() may be repeated safely, so retrying the whole of it is right."""
@@ -261,6 +270,7 @@ class Worker:
             return
 
         with log_context(owner=job.owner):
+            self.waiting.remove(job.owner, job.id)  # taken up (or over): no longer counts as waiting
             if job.status.is_terminal:
                 if job.status is core.JobStatus.CANCELLED:
                     # Cancelled, perhaps while we rendered: anything written for it goes.
@@ -285,14 +295,22 @@ class Worker:
             self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")
             return
 
+        # Identical outputs are rendered once and stored under each of their indexes.
+        distinct = tuple(dict.fromkeys(job.outputs))
         try:
             with self._render_lock:
                 started = time.perf_counter()
-                outputs = render(source.data, job.outputs, self.max_image_pixels)
+                rendered = dict(zip(distinct, render(source.data, distinct, self.max_image_pixels), strict=True))
                 render_seconds = time.perf_counter() - started
         except RenderError as error:
             self._finish_failed(job, message, error.code, str(error))
             return
+        except Exception as error:  # noqa: BLE001 - any failure to render fails the job now: retries would repeat it
+            log.exception("render failed unexpectedly", extra={"outcome": "failed"})
+            self._finish_failed(job, message, HTTPStatus.INTERNAL_SERVER_ERROR,
+                                f"the image could not be rendered (internal error: {type(error).__name__})")
+            return
+        outputs = [rendered[spec] for spec in job.outputs]
         metrics.RENDER_SECONDS.observe(render_seconds)
         for index, output in enumerate(outputs):
             self.jobs.save_output(job.id, index, output.data, output.content_type)
