@@ -15,6 +15,8 @@ from PIL import features
 DECODERS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")
 # The 415 answer (and a failed job's message) for anything else.
 UNSUPPORTED_MESSAGE = f"not a supported image; accepted formats: {', '.join(DECODERS)}"
+# The file names those formats usually have (uploads are judged by content, never by name).
+INPUT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp")
 # Decoders that Image.draft() can run at reduced scale (JPEG's DCT scaling: 1/2, 1/4, 1/8).
 REDUCED_SCALE_DECODERS = ("JPEG",)
 # How far from the end to look for a format's end marker (some files carry trailing bytes).
