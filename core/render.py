@@ -110,7 +110,7 @@ def _resampled(source: _Source, size: tuple[int, int], crop: tuple[float, float]
         size = (size[1], size[0])
         crop = None if crop is None else (crop[1], crop[0])
     region = None
-    if crop is not None and (crop[0] < source.stored[0] or crop[1] < source.stored[1]):
+    if crop is not None and not all(map(math.isclose, crop, source.stored)):
         # In the decoded image's pixels: a JPEG may have been decoded at reduced scale.
         width = crop[0] * image.width / source.stored[0]
         height = crop[1] * image.height / source.stored[1]
