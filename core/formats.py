@@ -58,7 +58,7 @@ def extension_for(content_type: str) -> str:
     return by_type.get(content_type, ".img")
 
 
-def is_complete(stream: BinaryIO, decoder: str, size: int) -> bool:
+def is_complete(stream: BinaryIO, decoder: str | None, size: int) -> bool:
     """False for a file cut short: it lacks its format's end marker. Costs no decoding.
 
     TIFF and BMP have no end marker to check (a short one fails later, when decoded)."""
