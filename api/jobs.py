@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("jobs", __name__, url_prefix="/jobs")
 blueprint.before_request(require_owner)
 THUMBNAIL_MAX_AGE_SECONDS = 3600
-CANCEL_ATTEMPTS = 3
 
 
 def _job_response(job: core.Job, status: int = HTTPStatus.OK) -> Response:
@@ -124,21 +123,25 @@ def output(job_id: str, index: int):
 def cancel(job_id: str):
     """Pending or processing: cancelled (the thumbnailer skips it or discards its output).
     Finished: input, thumbnail and document are deleted."""
-    for _ in range(CANCEL_ATTEMPTS):
-        job = _load_job(job_id)
-        previous = job.status.value
-        if job.status.is_terminal:
-            backends().jobs.delete_all(job.id, len(job.outputs))
-            log.info("job deleted", extra={"job_id": job.id, "outcome": "deleted", "previous_status": previous})
-            metrics.JOBS_CANCELLED.labels(previous_status=previous).inc()
-            return Response(status=HTTPStatus.NO_CONTENT)
-        job.cancel()
-        try:
-            backends().jobs.save(job)  # only if no thumbnailer changed the job since we read it
-        except core.Conflict:
-            continue  # a thumbnailer moved it on: decide again on what it is now
-        backends().jobs.delete_data(job.id, len(job.outputs))
-        log.info("job cancelled", extra={"job_id": job.id, "outcome": "cancelled", "previous_status": previous})
-        metrics.JOBS_CANCELLED.labels(previous_status=previous).inc()
-        return _job_response(job)
-    return error_response(HTTPStatus.CONFLICT, "the job kept changing while being cancelled; try again")
+    previous = _load_job(job_id).status.value  # 404 / 410 unless it is the caller's own, unexpired
+    finished = False
+
+    def cancel_unless_finished(job: core.Job) -> bool:
+        nonlocal previous, finished
+        previous, finished = job.status.value, job.status.is_terminal
+        if not finished:
+            job.cancel()
+        return not finished
+
+    try:
+        job = backends().jobs.update(job_id, cancel_unless_finished)
+    except core.Conflict:
+        return error_response(HTTPStatus.CONFLICT, "the job kept changing while being cancelled; try again")
+    metrics.JOBS_CANCELLED.labels(previous_status=previous).inc()
+    if finished:
+        backends().jobs.delete_all(job.id, len(job.outputs))
+        log.info("job deleted", extra={"job_id": job.id, "outcome": "deleted", "previous_status": previous})
+        return Response(status=HTTPStatus.NO_CONTENT)
+    backends().jobs.delete_data(job.id, len(job.outputs))
+    log.info("job cancelled", extra={"job_id": job.id, "outcome": "cancelled", "previous_status": previous})
+    return _job_response(job)

@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None, environ=None) -> int:
         return keys_main([args.action, args.owner, *(["--file", args.file] if args.file else [])])
     if args.command == "api":
         from api.__main__ import main as api_main
+        from processes.children import stop_when_orphaned
 
+        stop_when_orphaned()  # under `thumbnails serve`: drain and stop if it dies
         api_main(gunicorn_args)
         return 0
     if args.command == "worker":
@@ -97,14 +99,14 @@ def main(argv: list[str] | None = None, environ=None) -> int:
 
 
 def _serve(args, environ) -> int:
-    from cli.serve import Supervisor
+    from cli.serve import Serve
 
     try:
         settings = core.Settings.from_env(environ)
     except core.ConfigurationError as error:
         print(f"thumbnails: {error}", file=sys.stderr)
         return 2
-    return Supervisor(settings, environ, args.host, args.port, args.thumbnailers).run()
+    return Serve(settings, environ, args.host, args.port, args.thumbnailers).run()
 
 
 def _not_negative(text: str) -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import BinaryIO
 
-from core.errors import InvalidJob, NotFound
+from core.errors import Conflict, InvalidJob, NotFound
 from core.job import Job, parse_job_id
 from core.outputs import HARD_MAX_OUTPUTS
 from storage.objects.base import ObjectStore, StoredObject
@@ -12,6 +13,9 @@ from storage.objects.base import ObjectStore, StoredObject
 JOB_CONTENT_TYPE = "application/json"
 PREFIX = "jobs/"
 SECONDS_PER_DAY = 86400
+# A job read, changed and written this many times over, losing each time to another writer, is
+# left to the caller: something is rewriting it in a loop.
+MAX_UPDATE_ATTEMPTS = 5
 
 
 def job_key(job_id: str) -> str:
@@ -46,6 +50,21 @@ class JobStore:
         """
         stored = self.objects.put(job_key(job.id), job.to_json().encode(), JOB_CONTENT_TYPE, only_if=job.version)
         job.version = stored or None
+
+    def update(self, job_id: str, change: Callable[[Job], bool], attempts: int = MAX_UPDATE_ATTEMPTS) -> Job:
+        """Read the job, apply `change`, and write it only if nobody wrote in between; on a
+        conflict read it again and apply `change` to what is there now. `change` returns False
+        to write nothing (the job already is as it should be). Raises Conflict after `attempts`."""
+        for _ in range(attempts):
+            job = self.load(job_id)
+            if not change(job):
+                return job
+            try:
+                self.save(job)
+                return job
+            except Conflict:
+                continue
+        raise Conflict(f"job {job_id} kept changing under {attempts} attempts to update it")
 
     def load(self, job_id: str) -> Job:
         """Raise NotFound for an unknown or malformed id, InvalidJob for a corrupt document."""

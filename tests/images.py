@@ -11,6 +11,13 @@ from PIL import Image
 RED = (220, 20, 20)
 BLUE = (20, 20, 220)
 
+# For each EXIF orientation: where the red half of a wide red|blue image ends up once
+# displayed upright, and the displayed shape (orientations 5-8 swap width and height).
+ORIENTATIONS = {
+    1: ("left", (100, 50)), 2: ("right", (100, 50)), 3: ("right", (100, 50)), 4: ("left", (100, 50)),
+    5: ("top", (50, 100)), 6: ("top", (50, 100)), 7: ("bottom", (50, 100)), 8: ("bottom", (50, 100)),
+}
+
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
     buffer = io.BytesIO()
@@ -55,6 +62,15 @@ def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 
+def slow_png(side: int = 8000) -> bytes:
+    """A large, highly compressible PNG: a few hundred KB to upload, but the whole canvas is
+    decoded, so its render takes long enough (tenths of a second) to catch a thumbnailer in it."""
+    ramp = Image.linear_gradient("L").resize((side, side))
+    image = Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.ROTATE_90),
+                                ramp.transpose(Image.Transpose.ROTATE_180)))
+    return encode(image, "PNG")
+
+
 def decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
@@ -62,4 +78,4 @@ def decode(data: bytes) -> Image.Image:
 
 
 def colour_distance(a, b) -> float:
-    return sum((x - y) ** 2 for x, y in zip(a, b)) ** 0.5
+    return sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) ** 0.5

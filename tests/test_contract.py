@@ -1,4 +1,6 @@
-"""One contract for every backend: the embedded ones and the real MinIO/ElasticMQ behave alike."""
+"""One contract for every backend: the embedded ones and the real MinIO/ElasticMQ behave alike.
+
+Every test runs on the embedded backend; its twin on MinIO/ElasticMQ carries the `servers` marker."""
 
 from __future__ import annotations
 
@@ -18,16 +20,19 @@ from storage.objects.local import LocalObjectStore
 from storage.objects.s3 import S3ObjectStore
 from storage.queues.sqlite import SqliteQueue
 from storage.queues.sqs import SqsQueue
-from tests.conftest import RUN_ID
+from tests.environment import RUN_ID
 
-SHORT_VISIBILITY_SECONDS = 2
+SHORT_VISIBILITY_SECONDS = 1
 LONG_VISIBILITY_SECONDS = 60
 _names = itertools.count(1)
 
 
 # -- fixtures ------------------------------------------------------------------
 
-@pytest.fixture(params=["local", "s3"])
+ON_SERVERS = pytest.mark.servers
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=ON_SERVERS)])
 def objects(request, tmp_path) -> storage.ObjectStore:
     if request.param == "local":
         store = LocalObjectStore(tmp_path / "objects")
@@ -51,7 +56,7 @@ def open_queue(spec: tuple[str, str], visibility_timeout_seconds: int) -> storag
     return SqsQueue(make_client("sqs"), where, visibility_timeout_seconds)
 
 
-@pytest.fixture(params=["sqlite", "sqs"])
+@pytest.fixture(params=["sqlite", pytest.param("sqs", marks=ON_SERVERS)])
 def queue_factory(request, tmp_path):
     """Make queues of this backend with a chosen visibility timeout; SQS ones are deleted afterwards."""
     if request.param == "sqs":
@@ -233,12 +238,14 @@ class TestQueueContract:
         messages = queue.receive(wait_seconds=5)
         assert bodies(messages) == ["a"] and messages[0].receive_count == 1
         queue.delete([messages[0].receipt])
-        assert queue.receive(wait_seconds=1) == []
+        assert queue.receive(wait_seconds=0) == []
+        assert queue.approximate_depth() == (0, 0)
 
     def test_a_received_message_stays_hidden_until_its_timeout(self, queue):
         queue.send("a")
         assert bodies(queue.receive(wait_seconds=5)) == ["a"]
-        assert queue.receive(wait_seconds=1) == []
+        assert queue.receive(wait_seconds=0) == []
+        assert queue.approximate_depth() == (0, 1)
 
     def test_visibility_timeout_expiry_redelivers_with_a_higher_receive_count(self, queue_factory):
         _, queue = queue_factory(SHORT_VISIBILITY_SECONDS)
@@ -278,9 +285,17 @@ class TestQueueContract:
     def test_a_long_poll_wakes_up_when_a_message_arrives(self, queue):
         """The receiver waits up to 20 s; it must return with the message well before that."""
         received: list[storage.Message] = []
-        receiver = threading.Thread(target=lambda: received.extend(queue.receive(wait_seconds=20)))
+        calling = threading.Event()
+
+        def receive():
+            calling.set()
+            received.extend(queue.receive(wait_seconds=20))
+
+        receiver = threading.Thread(target=receive)
         receiver.start()
-        time.sleep(1)  # let the receiver start waiting
+        assert calling.wait(10)
+        # The one fixed wait left: nothing shows that the call has reached the server and is polling.
+        time.sleep(0.5)
         queue.send("wake up")
         receiver.join(timeout=15)
         assert not receiver.is_alive(), "the long poll did not wake up"
@@ -301,7 +316,7 @@ def drain(spec: tuple[str, str]) -> list[str]:
     """One consumer process: take messages one by one, without deleting, until none is left."""
     queue = open_queue(spec, LONG_VISIBILITY_SECONDS)
     received = []
-    while messages := queue.receive(max_messages=1, wait_seconds=1):
+    while messages := queue.receive(max_messages=1, wait_seconds=queue.empty_check_seconds):
         received += bodies(messages)
     return received
 

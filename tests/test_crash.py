@@ -3,18 +3,16 @@ completes the job, with the same output as without the crash (shared real server
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import time
 
 import pytest
-from PIL import Image
 
 import core
 from core.render import render
-from tests import processes
-from tests.test_thumbnailer import submit_directly
+from tests import images, processes
+from tests.jobs import submit_directly
 from tests.waiting import wait_for_terminal
 
 # A large, highly compressible PNG: a few hundred KB to store, but the whole canvas is decoded,
@@ -26,12 +24,7 @@ ATTEMPTS = 3
 
 @pytest.fixture(scope="module")
 def slow_png() -> bytes:
-    ramp = Image.linear_gradient("L").resize((SLOW_SIDE, SLOW_SIDE))
-    image = Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.ROTATE_90),
-                                ramp.transpose(Image.Transpose.ROTATE_180)))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
+    return images.slow_png(SLOW_SIDE)
 
 
 def freeze_mid_job(backends, job_id: str, process, timeout: float = 60) -> bool:

@@ -19,14 +19,15 @@ from urllib.parse import urlsplit
 
 import core
 import storage
+from core.backoff import backoff
 from core.callbacks import check_callback_url, signature
 from core.errors import CallbackRefused
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Thumbnails-Signature"
 EVENT_HEADER = "X-Thumbnails-Event"
-MAX_RECORD_CONFLICTS = 5
 DELIVERY_THREADS = 2
+MAX_BACKOFF_SECONDS = 300  # between two attempts of one webhook
 MAX_RESPONSE_BYTES = 64 * 1024  # the most of a receiver's answer read (its body is ignored)
 
 
@@ -95,7 +96,7 @@ class WebhookSender:
     def _deliver(self, job_id: str, event: str, url: str, body: bytes) -> None:
         for attempt in range(self.attempts):
             if attempt:
-                if self._stopping.wait(self.backoff_seconds * 2 ** (attempt - 1)):
+                if self._stopping.wait(backoff(attempt, self.backoff_seconds, MAX_BACKOFF_SECONDS)):
                     return
             status, error = self._attempt(url, event, body)
             self._record(job_id, status, error)
@@ -125,14 +126,11 @@ class WebhookSender:
 
     def _record(self, job_id: str, status: int | None, error: str | None) -> None:
         """Add the attempt to the job document; a concurrent change is re-read, not overwritten."""
-        for _ in range(MAX_RECORD_CONFLICTS):
-            try:
-                job = self.jobs.load(job_id)
-                job.record_delivery(status, error)
-                self.jobs.save(job)
-                return
-            except core.Conflict:
-                continue
-            except core.ThumbnailsError as record_error:
-                log.warning("webhook attempt not recorded", extra={"job_id": job_id, "reason": str(record_error)})
-                return
+        def add_attempt(job: core.Job) -> bool:
+            job.record_delivery(status, error)
+            return True
+
+        try:
+            self.jobs.update(job_id, add_attempt)
+        except core.ThumbnailsError as record_error:  # Conflict after retries, or storage away
+            log.warning("webhook attempt not recorded", extra={"job_id": job_id, "reason": str(record_error)})

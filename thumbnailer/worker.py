@@ -1,6 +1,6 @@
 """The thumbnailer's loop: receive, process, acknowledge.
 
-One process renders one image at a time (run one process per core, see thumbnailer.pool);
+One process renders one image at a time (run one process per core, see processes.supervisor);
 a few threads per process hold the next jobs, so reading inputs and writing thumbnails
 overlaps with the render in hand.
 """
@@ -17,6 +17,7 @@ from http import HTTPStatus
 import core
 import storage
 from core.errors import RenderError
+from core.backoff import backoff
 from core.job import parse_job_id
 from core.logs import log_context
 from core.render import render
@@ -27,7 +28,10 @@ from thumbnailer.heartbeat import Heartbeat
 from thumbnailer.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF_SECONDS = 30
+# Back-off while a dependency is away: short and jittered, so a thumbnailer resumes within a
+# couple of seconds of the dependency answering again, and many thumbnailers do not call in step.
+BACKOFF_BASE_SECONDS = 0.25
+MAX_BACKOFF_SECONDS = 2.0
 # While jobs are in hand, poll briefly: a stop request or a finished pipeline is noticed soon.
 BUSY_POLL_SECONDS = 1
 # While storage may not show a fresh write yet, look again this soon rather than after the
@@ -35,9 +39,9 @@ BUSY_POLL_SECONDS = 1
 RETRY_SOON_SECONDS = 2
 # A job changed by another thumbnailer is read again and decided afresh, this many times at most.
 MAX_CONFLICT_RETRIES = 3
-# While storage is unreachable a message is kept and retried in place this many times (about
-# 2.5 minutes of back-off) before it is let go to come back later, using up one delivery.
-MAX_IN_PLACE_RETRIES = 8
+# While storage is unreachable a message is kept and retried in place for this long before it
+# is let go to come back later, using up one delivery.
+IN_PLACE_RETRY_SECONDS = 150
 # A store without lifecycle rules (the local folder) is swept of expired data this often.
 SWEEP_INTERVAL_SECONDS = 3600
 
@@ -58,7 +62,8 @@ class _RetrySoon(Exception):
 class Worker:
     """Turns queued job ids into thumbnails. At-least-once: every step may be repeated safely."""
 
-    def __init__(self, backends: storage.Backends, settings: core.Settings):
+    def __init__(self, backends: storage.Backends, settings: core.Settings, clock=time.monotonic):
+        self.clock = clock  # a test stands in a host that booted a minute ago, or time passing
         self.jobs = backends.jobs
         self.queue = backends.inbox  # every priority, high first (storage.queues.priority)
         self.acks = Acknowledger(self.queue)
@@ -73,12 +78,13 @@ class Worker:
         self._in_flight: set[Future] = set()
         self._stop_requested = False
         self._stopping = threading.Event()  # wakes a back-off sleep when a stop is requested
-        self._last_sweep = 0.0
+        self._last_sweep: float | None = None  # monotonic time counts from boot: None = never swept
 
     # -- the loop --------------------------------------------------------------
 
     def work(self, burst: bool = False) -> None:
-        """Process messages until asked to stop; with burst, until the queue is empty."""
+        """Process messages until asked to stop; with burst, until the queue is empty (then it
+        returns at once: a burst takes what is queued and waits for nothing more)."""
         restore = self._install_signal_handlers()
         log.info("thumbnailer started")
         try:
@@ -109,9 +115,12 @@ class Worker:
                 wait(list(self._in_flight), timeout=MAX_ACK_DELAY_SECONDS, return_when=FIRST_COMPLETED)
                 continue
             busy = bool(self._in_flight)
+            if burst:  # take what is there; while jobs run, wait for them rather than for the queue
+                wait_seconds = 0 if busy else self.queue.empty_check_seconds
+            else:
+                wait_seconds = BUSY_POLL_SECONDS if busy else MAX_WAIT_TIME_SECONDS
             try:
-                messages = self._receive(min(free, MAX_MESSAGES_PER_RECEIVE),
-                                         BUSY_POLL_SECONDS if busy or burst else MAX_WAIT_TIME_SECONDS)
+                messages = self._receive(min(free, MAX_MESSAGES_PER_RECEIVE), wait_seconds)
             except core.TransientError as error:
                 failures += 1
                 self._back_off(failures, error)
@@ -121,6 +130,8 @@ class Worker:
                 if burst:
                     break
                 self._sweep_if_due()
+            elif not messages and burst:
+                wait(list(self._in_flight), timeout=MAX_ACK_DELAY_SECONDS, return_when=FIRST_COMPLETED)
             for message in messages:
                 if self._stop_requested:
                     self._hand_back(message)
@@ -148,9 +159,11 @@ class Worker:
 
     def _sweep_if_due(self) -> None:
         """While idle, remove expired data from a store that has no lifecycle rules of its own."""
-        if self.jobs.objects.expires_by_itself or time.monotonic() - self._last_sweep < SWEEP_INTERVAL_SECONDS:
+        if self.jobs.objects.expires_by_itself:
             return
-        self._last_sweep = time.monotonic()
+        if self._last_sweep is not None and self.clock() - self._last_sweep < SWEEP_INTERVAL_SECONDS:
+            return
+        self._last_sweep = self.clock()
         try:
             self.jobs.expire_after(self.retention_seconds)
         except core.ThumbnailsError as error:
@@ -174,8 +187,8 @@ class Worker:
         return lambda: [signal.signal(sig, handler) for sig, handler in previous.items()]
 
     def _back_off(self, failures: int, error: Exception) -> None:
-        delay = min(MAX_BACKOFF_SECONDS, 2 ** min(failures, 5))
-        log.warning("dependency unavailable (%s); retrying in %d s", error, delay)
+        delay = backoff(failures, BACKOFF_BASE_SECONDS, MAX_BACKOFF_SECONDS)
+        log.warning("dependency unavailable (%s); retrying in %.1f s", error, delay)
         self._stopping.wait(delay)
 
     def _hand_back(self, message: storage.Message, seconds: int = 0) -> None:
@@ -202,6 +215,7 @@ class Worker:
     def _process_retrying(self, message: storage.Message) -> None:
         """Every step of process() may be repeated safely, so retrying the whole of it is right."""
         failures = conflicts = 0
+        give_up_at = self.clock() + IN_PLACE_RETRY_SECONDS
         while True:
             try:
                 self.process(message)
@@ -214,7 +228,7 @@ class Worker:
                 log.info("job changed by another thumbnailer; reading it again (%s)", error)
             except core.TransientError as error:
                 failures += 1
-                if self._stop_requested or failures > MAX_IN_PLACE_RETRIES:
+                if self._stop_requested or self.clock() >= give_up_at:
                     log.warning("message %r left for later: %s", message.body[:64], error)
                     return
                 self._back_off(failures, error)

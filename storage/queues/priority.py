@@ -32,6 +32,10 @@ class PriorityQueues(Queue):
         self._turns = itertools.cycle(schedule)
         self.idle_wait_seconds = idle_wait_seconds
 
+    @property
+    def empty_check_seconds(self) -> int:  # type: ignore[override]
+        return max(queue.empty_check_seconds for queue in self.queues.values())
+
     def ensure(self) -> None:
         for queue in self.queues.values():
             queue.ensure()
@@ -76,8 +80,8 @@ class PriorityQueues(Queue):
         for receipt in receipts:
             name, inner = self._split(receipt)
             grouped.setdefault(name, []).append(inner)
-        for name, inner in grouped.items():
-            self.queues[name].delete(inner)
+        for name, inners in grouped.items():
+            self.queues[name].delete(inners)
 
     def change_visibility(self, receipt: str, seconds: int) -> None:
         name, inner = self._split(receipt)
