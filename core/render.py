@@ -118,7 +118,7 @@ def _resampled(source: _Source, size: tuple[int, int], crop: tuple[float, float]
         size = (size[1], size[0])
         crop = None if crop is None else (crop[1], crop[0])
     region = None
-    if crop is not None and (crop[0] < source.stored[0] or crop[1] < source.stored[1]):
+    if crop is not None and not all(map(math.isclose, crop, source.stored)):
         # In the decoded image's pixels: a JPEG may have been decoded at reduced scale.
         width = crop[0] * image.width / source.stored[0]
         height = crop[1] * image.height / source.stored[1]
@@ -144,8 +144,8 @@ def _background(spec: OutputSpec) -> tuple[int, int, int, int]:
     if value == "transparent":
         return 0, 0, 0, 0
     digits = value.lstrip("#")
-    channels = tuple(int(digits[index:index + 2], 16) for index in range(0, len(digits), 2))
-    return channels if len(channels) == 4 else (*channels, 255)
+    red, green, blue = (int(digits[index:index + 2], 16) for index in (0, 2, 4))
+    return red, green, blue, int(digits[6:8], 16) if len(digits) == 8 else 255
 
 
 def _encode_as(image: Image.Image, spec: OutputSpec) -> Thumbnail:
@@ -292,8 +292,8 @@ def _normalise_mode(image: Image.Image) -> Image.Image:
 
 def _to_output_mode(image: Image.Image) -> Image.Image:
     if image.mode == "F":
-        extrema = image.getextrema()
-        scale = 255.0 / 65535.0 if extrema[1] > 255 else 1.0
+        highest = image.getextrema()[1]  # a single band: (lowest, highest)
+        scale = 255.0 / 65535.0 if isinstance(highest, (int, float)) and highest > 255 else 1.0
         return image.point(lambda value: value * scale).convert("L")
     if image.mode == "CMYK":
         return image.convert("RGB")
