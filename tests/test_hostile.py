@@ -45,7 +45,7 @@ from core.logs import JsonFormatter
 from core.outputs import OutputSpec
 from core.render import render
 from tests import images
-from tests.conftest import ALICE, ALICE_KEY, BOB
+from tests.environment import ALICE, ALICE_KEY, BOB
 from tests.embedded import EmbeddedService, embedded_environ
 from thumbnailer import webhooks, worker
 from thumbnailer.webhooks import NO_ANSWER, WebhookSender

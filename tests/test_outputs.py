@@ -27,7 +27,8 @@ def decode(data: bytes) -> Image.Image:
 @pytest.mark.parametrize("fit", FITS)
 @pytest.mark.parametrize("source", ["opaque", "alpha"])
 def test_each_format_and_fit(image_format, fit, source):
-    data = images.jpeg(400, 200) if source == "opaque" else images.png_with_alpha(300, 150)
+    size = (400, 200) if source == "opaque" else (300, 150)
+    data = images.jpeg(*size) if source == "opaque" else images.png_with_alpha(*size)
     specs = tuple(OutputSpec(width, height, image_format, fit) for width, height in BOXES)
     made = render(data, specs)
     assert len(made) == len(specs)
@@ -38,6 +39,9 @@ def test_each_format_and_fit(image_format, fit, source):
         if fit == "contain":
             assert image.width <= spec.width and image.height <= spec.height
             assert spec.width in image.size or spec.height in image.size
+        elif fit == "cover":  # the box's shape, shrunk to the source where it is larger: never upscaled
+            scale = min(1.0, size[0] / spec.width, size[1] / spec.height)
+            assert image.size == (round(spec.width * scale), round(spec.height * scale))
         else:
             assert image.size == (spec.width, spec.height)
         if image_format != "jpeg" and (source == "alpha" or fit == "pad"):

@@ -18,6 +18,7 @@ import core
 from core.callbacks import check_callback_url, owner_signing_secret
 from core.errors import CallbackRefused
 from core.job import ANONYMOUS
+from processes.waiting import wait_until
 from tests import images
 from tests.environment import ALICE
 from tests.jobs import nothing_queued
@@ -102,7 +103,7 @@ def run_worker(backends, settings) -> None:
     """Work until the queue is empty, then until every webhook attempt (and retry) is over."""
     worker = Worker(backends, settings)
     worker.work(burst=True)
-    worker.webhooks._pool.shutdown(wait=True)  # not close(): that would abandon pending retries
+    wait_until(worker.webhooks.idle, 60, description="every webhook attempt")  # close() would abandon retries
 
 
 def recorded(backends, job_id: str) -> list[dict]:
