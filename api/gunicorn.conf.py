@@ -9,8 +9,11 @@ the threads wait on storage, the workers use the cores.
 import os
 import tempfile
 
+from storage.cpus import available_cpus
+
 bind = [f"0.0.0.0:{os.environ.get('PORT', '8000')}"]
-workers = int(os.environ.get("WEB_CONCURRENCY", len(os.sched_getaffinity(0))))
+# One per CPU of the container's quota (cgroup cpu.max), not per core of the host.
+workers = int(os.environ.get("WEB_CONCURRENCY") or available_cpus())
 # Threads let a worker hold a slow upload without blocking quick status requests.
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
