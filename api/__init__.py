@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 from flask import Flask
 
 import storage
 
-log = logging.getLogger(__name__)
 # Room for multipart boundaries and headers around a file of the maximum size.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
@@ -18,18 +16,11 @@ def create_app(settings: storage.Settings | None = None, backends: storage.Backe
     """Build the app; the environment is read only when no settings are given."""
     # Imported here, not at module level: `python -m api` imports this package before
     # gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR, which prometheus_client reads on import.
-    from api import auth, errors, health, jobs, metrics, pages, request_ids
+    from api import auth, errors, health, jobs, metrics, pages, request_ids, startup
 
     settings = settings or storage.Settings.from_env(os.environ)
     backends = backends or storage.connect(settings)
-    try:
-        backends.ensure()
-        backends.jobs.expire_after(settings.retention_seconds)
-    except storage.TransientError as error:
-        # Start anyway: /readyz reports the dependency, requests answer 503 until it is back.
-        log.warning("storage not reachable at start-up: %s", error)
-    except storage.ThumbnailsError as error:
-        log.warning("could not set the bucket's expiry rule (expired data is still refused): %s", error)
+    startup.set_up_or_retry(backends, settings.retention_seconds)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
