@@ -23,8 +23,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 # A fixed numeric user, so that Kubernetes' runAsNonRoot can check it; /app/data is where the
 # embedded backends live when no STORAGE_URL / QUEUE_URL is set.
-RUN groupadd --system --gid 10001 thumbnails \
-    && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin thumbnails \
+RUN groupadd --gid 10001 thumbnails \
+    && useradd --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin thumbnails \
     && mkdir -p /app/data && chown 10001:10001 /app/data
 
 # The sources (.dockerignore keeps out .venv, data, keys, caches, .git), installed without
@@ -36,7 +36,7 @@ USER 10001:10001
 EXPOSE 8000
 # The api's liveness on the port it listens on ($PORT). The thumbnailer has no HTTP server of its
 # own: docker-compose.yaml and the Helm chart give it another check (its metrics port).
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+HEALTHCHECK --interval=5s --timeout=3s --start-period=20s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"
 # SIGTERM: gunicorn stops gracefully; a thumbnailer finishes the jobs in hand, then exits.
 STOPSIGNAL SIGTERM

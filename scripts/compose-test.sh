@@ -15,7 +15,7 @@
 #   5. `down -v`, stops its dockerd, and leaves nothing running, also when a step fails.
 #
 # Prints the time of each phase. Settings: THUMBNAILS_CACHE (~/.cache/thumbnails),
-# COMPOSE_TEST_JOBS (backlog size, 60), KEEP_DOCKER_IMAGES (always kept; `rm -rf` the data root
+# COMPOSE_TEST_JOBS (backlog size, 40), KEEP_DOCKER_IMAGES (always kept; `rm -rf` the data root
 # to start from nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -157,7 +157,7 @@ compose ps
 phase "jobs"
 api_url=http://127.0.0.1:$(compose port api 8000 | sed 's/.*://')
 THUMBNAILS_KEY=$api_key .venv/bin/python scripts/compose_drive.py --url "$api_url" \
-  --jobs "${COMPOSE_TEST_JOBS:-60}" \
+  --jobs "${COMPOSE_TEST_JOBS:-40}" \
   --restart "$compose_bin -f docker-compose.yaml -f scripts/compose-test.yaml restart thumbnailer" \
   || { compose logs --tail 60 api thumbnailer >&2; exit 1; }
 

@@ -25,15 +25,15 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from PIL import Image
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 1.0
+MAX_RATE_LIMITED = 30
 JOB_DEADLINE_SECONDS = 180
 REQUEST_TIMEOUT_SECONDS = 30
 THUMBNAIL_BOX = (100, 100)
 BACKLOG_IMAGES = 4
 SUBMIT_THREADS = 8
 # Output 0 is the usual thumbnail; the others make each job cost the thumbnailer more.
-BACKLOG_OUTPUTS = json.dumps([{"size": "100,100"}, {"size": "2048,2048", "format": "png"},
-                              {"size": "1600,1600", "format": "webp"}])
+BACKLOG_OUTPUTS = json.dumps([{"size": "100,100"}, {"size": "1200,1200", "format": "webp"}])
 
 
 class Failure(Exception):
@@ -64,8 +64,17 @@ class Service:
             raise Failure(f"upload of {name}: {response.status_code} {response.text[:200]}")
         return response.json()["id"]
 
+    def get(self, path: str) -> requests.Response:
+        """GET, waiting out the rate limit (429 + Retry-After) as a polite client does."""
+        for _ in range(MAX_RATE_LIMITED):
+            response = self.http.get(f"{self.url}{path}", timeout=REQUEST_TIMEOUT_SECONDS)
+            if response.status_code != 429:
+                return response
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+        raise Failure(f"GET {path}: still rate limited after {MAX_RATE_LIMITED} tries")
+
     def job(self, job_id: str) -> dict:
-        response = self.http.get(f"{self.url}/jobs/{job_id}", timeout=REQUEST_TIMEOUT_SECONDS)
+        response = self.get(f"/jobs/{job_id}")
         if response.status_code != 200:
             raise Failure(f"job {job_id}: {response.status_code} {response.text[:200]}")
         return response.json()
@@ -89,7 +98,7 @@ class Service:
         return finished
 
     def check_thumbnail(self, job_id: str) -> None:
-        response = self.http.get(f"{self.url}/jobs/{job_id}/thumbnail", timeout=REQUEST_TIMEOUT_SECONDS)
+        response = self.get(f"/jobs/{job_id}/thumbnail")
         if response.status_code != 200:
             raise Failure(f"thumbnail of {job_id}: {response.status_code} {response.text[:200]}")
         thumbnail = Image.open(io.BytesIO(response.content))
@@ -147,7 +156,7 @@ def run(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", required=True, help="the api, e.g. http://127.0.0.1:19800")
-    parser.add_argument("--jobs", type=int, default=60, help="backlog size (default %(default)s)")
+    parser.add_argument("--jobs", type=int, default=40, help="backlog size (default %(default)s)")
     parser.add_argument("--restart", required=True, help="the command that restarts the thumbnailer")
     args = parser.parse_args(argv)
     if "THUMBNAILS_KEY" not in os.environ:
