@@ -44,7 +44,7 @@ class EmbeddedService:
             try:
                 if requests.get(f"{self.url}/readyz", timeout=1).ok:
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening, or still booting
                 pass
             time.sleep(0.2)
         self.stop()
