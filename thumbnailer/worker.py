@@ -72,7 +72,7 @@ class Worker:
         self._in_flight: set[Future] = set()
         self._stop_requested = False
         self._stopping = threading.Event()  # wakes a back-off sleep when a stop is requested
-        self._last_sweep = 0.0
+        self._last_sweep = float("-inf")  # due at once: time.monotonic() may be below the interval (uptime)
 
     # -- the loop --------------------------------------------------------------
 
