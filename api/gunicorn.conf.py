@@ -13,9 +13,11 @@ import os
 import tempfile
 
 from api import serving
+from core.cpus import available_cpus
 
 bind = [f"0.0.0.0:{os.environ.get('PORT', '8000')}"]
-workers = int(os.environ.get("WEB_CONCURRENCY", len(os.sched_getaffinity(0))))
+# One per CPU of the container's quota (cgroup cpu.max), not per core of the host.
+workers = int(os.environ.get("WEB_CONCURRENCY") or available_cpus())
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 # Open connections each worker holds at once (gevent): past this, new ones wait in the backlog.
 worker_connections = 1000

@@ -178,13 +178,12 @@ class Settings:
 
     @property
     def processes(self) -> int:
-        """How many thumbnailer processes to run: the setting, else one per usable core."""
+        """How many thumbnailer processes to run: the setting, else one per CPU of the cgroup quota (or core)."""
         if self.thumbnailer_processes is not None:
             return self.thumbnailer_processes
-        try:
-            return len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            return os.cpu_count() or 1
+        from core.cpus import available_cpus
+
+        return available_cpus()
 
     @property
     def bucket(self) -> str:

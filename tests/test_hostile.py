@@ -45,8 +45,8 @@ from core.logs import JsonFormatter
 from core.outputs import OutputSpec
 from core.render import render
 from tests import images
-from tests.environment import ALICE, ALICE_KEY, BOB
 from tests.embedded import EmbeddedService, embedded_environ
+from tests.environment import ALICE, ALICE_KEY, BOB
 from thumbnailer import webhooks, worker
 from thumbnailer.webhooks import NO_ANSWER, WebhookSender
 from thumbnailer.worker import Worker
