@@ -26,6 +26,10 @@ def readyz():
         try:
             ping()
             results[name] = "ok"
+        except core.PermissionDenied as error:
+            # The action the credentials lack is no secret and tells an operator what to grant.
+            log.warning("readiness check refused", extra={"check": name, "reason": str(error)})
+            results[name] = f"refused: {error.action}"
         except core.ThumbnailsError as error:
             # The detail (a path, an endpoint) goes to the log, not to whoever asks.
             log.warning("readiness check failed", extra={"check": name, "reason": str(error)})

@@ -1,9 +1,11 @@
 """The api creates its bucket and queues even when they answer only after it started."""
 
+import tempfile
 import types
 
 import core
 from api import startup
+from storage.objects.local import LocalObjectStore
 
 
 class LateBackends:
@@ -15,6 +17,9 @@ class LateBackends:
         self.expiries = []
         self.expiry_error = expiry_error
         self.jobs = types.SimpleNamespace(expire_after=self._expire_after)
+        # A real folder store for the start-up permission probes; no queues to probe.
+        self.objects = LocalObjectStore(tempfile.mkdtemp(prefix="thumbnails-startup-"))
+        self.queues: list = []
 
     def ensure(self):
         self.ensure_calls += 1
