@@ -16,8 +16,8 @@ from http import HTTPStatus
 
 import core
 import storage
-from core.errors import RenderError
 from core.backoff import backoff
+from core.errors import RenderError
 from core.job import parse_job_id
 from core.logs import log_context
 from core.render import render
