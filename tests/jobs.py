@@ -17,6 +17,16 @@ def submit_directly(backends: storage.Backends, data: bytes, content_type: str =
     return job
 
 
+def receive_until(queue: storage.Queue, count: int, wait_seconds: int = 10, attempts: int = 5) -> list:
+    """Receive until `count` messages came (SQS may hand out fewer than asked per call)."""
+    messages: list[storage.Message] = []
+    for _ in range(attempts):
+        messages += queue.receive(max_messages=count - len(messages), wait_seconds=wait_seconds)
+        if len(messages) >= count:
+            break
+    return messages
+
+
 def messages_left(queue: storage.Queue) -> int:
     """Waiting plus in flight: an unacknowledged message counts even while it is hidden."""
     waiting, in_flight = queue.approximate_depth()

@@ -21,6 +21,7 @@ from storage.objects.s3 import S3ObjectStore
 from storage.queues.sqlite import SqliteQueue
 from storage.queues.sqs import SqsQueue
 from tests.environment import RUN_ID
+from tests.jobs import receive_until
 from tests.moto_server import ON_EACH_AWS_BACKEND, moto
 
 SHORT_VISIBILITY_SECONDS = 1
@@ -224,16 +225,6 @@ class TestLocalObjectStore:
 
 def bodies(messages: list[storage.Message]) -> list[str]:
     return [message.body for message in messages]
-
-
-def receive_until(queue: storage.Queue, count: int, wait_seconds: int = 10, attempts: int = 5) -> list:
-    """Receive until `count` messages came (SQS may hand out fewer than asked per call)."""
-    messages: list[storage.Message] = []
-    for _ in range(attempts):
-        messages += queue.receive(max_messages=count - len(messages), wait_seconds=wait_seconds)
-        if len(messages) >= count:
-            break
-    return messages
 
 
 class TestQueueContract:

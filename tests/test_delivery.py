@@ -12,7 +12,7 @@ import pytest
 import core
 import storage
 from tests import images
-from tests.jobs import messages_left, submit_directly
+from tests.jobs import messages_left, receive_until, submit_directly
 from thumbnailer import worker as worker_module
 from thumbnailer.heartbeat import Heartbeat
 from thumbnailer.worker import Worker
@@ -27,16 +27,6 @@ def short(settings):
     backends = storage.connect(short_settings)
     backends.ensure()
     return short_settings, backends
-
-
-def receive_all(queue: storage.Queue, count: int) -> list[storage.Message]:
-    messages: list[storage.Message] = []
-    for _ in range(10):
-        messages += queue.receive(wait_seconds=2)
-        if len(messages) >= count:
-            break
-    assert len(messages) == count, messages
-    return messages
 
 
 class TestHeartbeat:
@@ -85,7 +75,7 @@ class TestRacingWorkers:
         conditional write of `processing` loses, A reads again, sees `complete`, acknowledges."""
         job = submit_directly(backends, images.jpeg())
         backends.queue.send(job.id)  # the duplicate
-        first, second = receive_all(backends.queue, 2)
+        first, second = receive_until(backends.queue, 2)
         slow, fast = Worker(backends, settings), Worker(backends, settings)
         real_load = slow.jobs.load
         stale = {}

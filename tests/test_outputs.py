@@ -11,6 +11,7 @@ from core import formats
 from core.outputs import FITS, OutputSpec
 from core.render import render
 from tests import images
+from tests.jobs import nothing_queued
 from thumbnailer.worker import Worker
 
 FORMATS = [name for name in formats.supported_formats() if name != formats.AUTO]
@@ -83,10 +84,6 @@ def test_pad_uses_the_background_colour():
 def post(client, query: str = "", **fields):
     data = {"image": (io.BytesIO(images.jpeg()), "photo.jpg"), **fields}
     return client.post(f"/jobs{query}", data=data, content_type="multipart/form-data")
-
-
-def nothing_queued(backends) -> bool:  # asked at once: waiting out receives would take 3 s a test
-    return all(queue.approximate_depth() == (0, 0) for queue in backends.queues)
 
 
 @pytest.mark.parametrize("fields, query, field", [
