@@ -8,7 +8,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from core.errors import Conflict, NotFound, ThumbnailsError, TransientError
+from core.errors import Conflict, NotFound, OutcomeUnknown, ThumbnailsError, TransientError
 
 # Retries (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE), endpoints and region are left to
 # botocore, which reads them from the environment; only what it cannot read is set.
@@ -56,6 +56,9 @@ def translated_errors(what: str):
         if code in _TRANSIENT_CODES or status >= 500:
             raise TransientError(f"{what}: {code or status}") from error
         raise ThumbnailsError(f"{what}: {code}: {error}") from error
+    except (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError) as error:
+        # The request went out and no answer came back: it may have been carried out.
+        raise OutcomeUnknown(f"{what}: no answer: {error}") from error
     except botocore.exceptions.BotoCoreError as error:
-        # Connection refused, timeouts, closed connections: worth trying again later.
+        # Connection refused, connect timeouts: the request never arrived; worth trying again later.
         raise TransientError(f"{what}: {error}") from error
