@@ -34,7 +34,7 @@ def create_app(settings: core.Settings | None = None, backends: storage.Backends
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
-    app.json.sort_keys = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's setting
     app.extensions["thumbnails.settings"] = settings
     app.extensions["thumbnails.backends"] = backends
 

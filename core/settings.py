@@ -103,7 +103,7 @@ class Settings:
             "webhook_allow_networks": _networks(environ, "WEBHOOK_ALLOW_NETWORKS"),
         }
         values.update(overrides)
-        settings = cls(**values)
+        settings = cls(**values)  # type: ignore[arg-type]  # each value is parsed to its field's type above
         settings.validate()
         return settings
 

@@ -49,7 +49,8 @@ class Backends:
         """Create what is missing. Both are tried even when one is unreachable, so that a process
         started during a storage outage still creates its queue; the first failure is raised."""
         failures = []
-        for backend in (self.objects, *self.queues):
+        backends: list[ObjectStore | Queue] = [self.objects, *self.queues]
+        for backend in backends:
             try:
                 backend.ensure()
             except TransientError as error:

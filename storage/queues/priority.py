@@ -77,8 +77,8 @@ class PriorityQueues(Queue):
         for receipt in receipts:
             name, inner = self._split(receipt)
             grouped.setdefault(name, []).append(inner)
-        for name, inner in grouped.items():
-            self.queues[name].delete(inner)
+        for name, inners in grouped.items():
+            self.queues[name].delete(inners)
 
     def change_visibility(self, receipt: str, seconds: int) -> None:
         name, inner = self._split(receipt)
