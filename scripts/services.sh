@@ -58,7 +58,7 @@ wait_until() {  # wait_until NAME CHECK
 
 daemon() {  # daemon NAME COMMAND...: detached from the terminal, its own pid in NAME.pid
   local name=$1; shift
-  setsid sh -c 'echo $$ >"$0"; exec "$@"' "$run_dir/$name.pid" "$@" >"$run_dir/$name.log" 2>&1 </dev/null &
+  setsid sh -c 'echo $$ >"$0"; exec "$@"' "$run_dir/$name.pid" "$@" >>"$run_dir/$name.log" 2>&1 </dev/null &
 }
 
 start_minio() {
@@ -84,7 +84,7 @@ CONF
     # In memory by default, ElasticMQ forgets every queue and message when it stops.
     cat >>"$run_dir/elasticmq.conf" <<CONF
 queues-storage { enabled = true, path = "$run_dir/elasticmq-queues.conf" }
-messages-storage { enabled = true, uri = "jdbc:h2:$run_dir/elasticmq-h2" }
+messages-storage { enabled = true, uri = "jdbc:h2:$run_dir/elasticmq-h2;DB_CLOSE_ON_EXIT=FALSE;WRITE_DELAY=0" }
 CONF
   fi
   # An explicit heap: the original design's ElasticMQ ran out of the JVM default under load.

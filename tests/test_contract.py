@@ -146,6 +146,29 @@ class TestConditionalWrites:
         with pytest.raises(core.NotFound):
             objects.put(key, b"two", "text/plain", only_if=version)
 
+    def test_of_two_writers_creating_a_key_only_if_absent_one_wins(self, objects):
+        key = unique_key("lease")
+        objects.put(key, b"first", "text/plain", only_if_absent=True)
+        with pytest.raises(core.Conflict):
+            objects.put(key, b"second", "text/plain", only_if_absent=True)
+        assert objects.get(key).data == b"first"
+
+
+class TestListing:
+    def test_lists_every_key_under_a_prefix_with_when_it_was_written(self, objects):
+        prefix = unique_key("listed") + "/"
+        before = time.time() - 60  # the store's clock may differ from ours a little
+        for key in ("a/job.json", "a/input", "b/job.json"):
+            objects.put(prefix + key, b"x", "text/plain")
+        objects.put(unique_key("elsewhere"), b"x", "text/plain")
+        listed = {item.key: item.modified for item in objects.list(prefix)}
+        assert set(listed) == {prefix + key for key in ("a/job.json", "a/input", "b/job.json")}
+        assert all(before < modified < time.time() + 60 for modified in listed.values())
+        assert objects.get(prefix + "a/input").modified == pytest.approx(listed[prefix + "a/input"], abs=1)
+
+    def test_an_empty_prefix_lists_nothing(self, objects):
+        assert list(objects.list(unique_key("nothing") + "/")) == []
+
 
 class TestExpiry:
     def test_s3_gets_a_lifecycle_rule(self, bucket_name):

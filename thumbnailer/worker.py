@@ -25,6 +25,7 @@ from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS
 from thumbnailer import metrics
 from thumbnailer.acks import MAX_ACK_DELAY_SECONDS, Acknowledger
 from thumbnailer.heartbeat import Heartbeat
+from thumbnailer.reconciler import Reconciler
 from thumbnailer.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Worker:
         self.queue = backends.inbox  # every priority, high first (storage.queues.priority)
         self.acks = Acknowledger(self.queue)
         self.webhooks = WebhookSender(backends.jobs, settings)
+        self.reconciler = Reconciler(backends, settings, on_failed=self.webhooks.send)
         self.max_receives = settings.max_receives
         self.grace_seconds = settings.storage_grace_seconds
         self.retention_seconds = settings.retention_seconds
@@ -126,6 +128,7 @@ class Worker:
                 if burst:
                     break
                 self._sweep_if_due()
+                self.reconciler.sweep_if_due()
             for message in messages:
                 if self._stop_requested:
                     self._hand_back(message)
