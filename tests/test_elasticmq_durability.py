@@ -1,10 +1,13 @@
 """ElasticMQ as scripts/services.sh runs it with ELASTICMQ_PERSISTENT=1 (a server of this test's
 own, tests/dedicated.py), stopped under a stream of sends: every send it acknowledged is
-delivered after the restart. Sends it never answered may or may not arrive (the api answers
-those 202 and leaves them to the reconciler)."""
+delivered after the restart, whether it was stopped (SIGTERM) or killed (SIGKILL). Sends it
+never answered may or may not arrive (the api answers those 202 and leaves them to the
+reconciler)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -78,8 +81,15 @@ def drain(queue: SqsQueue) -> set[str]:
     return received
 
 
+def kill(servers: DedicatedServers, directory) -> None:
+    """SIGKILL: no shutdown of any kind (an OOM kill, `docker kill`); then services.sh's clean-up."""
+    os.kill(int((directory / "elasticmq.pid").read_text()), signal.SIGKILL)
+    servers.stop("elasticmq")
+
+
 @pytest.mark.servers
-def test_every_acknowledged_send_survives_a_stop(tmp_path):
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_every_acknowledged_send_survives_a_stop(tmp_path, how):
     servers = DedicatedServers(tmp_path)
     servers.start("elasticmq")
     try:
@@ -89,7 +99,10 @@ def test_every_acknowledged_send_survives_a_stop(tmp_path):
             deadline = time.monotonic() + 60
             while len(senders.acknowledged) < ACKNOWLEDGED_BEFORE_STOP and time.monotonic() < deadline:
                 time.sleep(0.05)
-            servers.stop("elasticmq")  # SIGTERM while the senders keep sending
+            if how == "stop":
+                servers.stop("elasticmq")  # SIGTERM while the senders keep sending
+            else:
+                kill(servers, tmp_path)
             stopped_with = len(senders.acknowledged)
         assert stopped_with >= ACKNOWLEDGED_BEFORE_STOP
         servers.start("elasticmq")

@@ -280,6 +280,8 @@ class Worker:
             self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")
             return
 
+        # One line per render: duplicate renders (at-least-once) are counted from these.
+        log.info("rendering", extra={"receive_count": message.receive_count, "rescues": job.rescues})
         try:
             with self._render_lock:
                 started = time.perf_counter()
