@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import boto3
 import botocore.config
@@ -114,3 +115,11 @@ def test_every_acknowledged_send_survives_a_stop(tmp_path, how):
     print(f"acknowledged {len(senders.acknowledged)}, unanswered {senders.unanswered}, "
           f"delivered after restart {len(received)}, lost {len(lost)}")
     assert not lost, f"{len(lost)} of {len(senders.acknowledged)} acknowledged sends lost: {sorted(lost)[:10]}"
+
+
+def test_compose_runs_elasticmq_with_the_same_durable_h2_settings():
+    """What the test above checks through services.sh holds for docker compose's ElasticMQ too."""
+    root = Path(__file__).resolve().parent.parent
+    options = ";DB_CLOSE_ON_EXIT=FALSE;WRITE_DELAY=0"
+    assert f'elasticmq-h2{options}"' in (root / "scripts" / "services.sh").read_text()
+    assert f'elasticmq-h2{options}"' in (root / "scripts" / "elasticmq" / "compose.conf").read_text()
