@@ -94,7 +94,7 @@ class JobStore:
         it with one query.
         """
         limit = cutoff.timestamp()
-        for listed in self.objects.list(PREFIX):
+        for listed in self.objects.list_objects(PREFIX):
             job_id = listed.key[len(PREFIX):-len(DOCUMENT_SUFFIX)]
             if not listed.key.endswith(DOCUMENT_SUFFIX) or listed.modified >= limit or job_id in self._seen_finished:
                 continue

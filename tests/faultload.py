@@ -85,8 +85,8 @@ class Stack:
 
     def __enter__(self) -> Stack:
         (self.workdir / "services").mkdir(parents=True, exist_ok=True)
-        self.servers.start()
         try:
+            self.servers.start()
             self.processes.append(processes.start_api(self.env, self.port, self.workdir / "api.log"))
             self.processes += [processes.start_thumbnailer(self.env, self.workdir / f"thumbnailer-{n}.log")
                                for n in range(self.thumbnailer_count)]

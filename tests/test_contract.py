@@ -161,13 +161,13 @@ class TestListing:
         for key in ("a/job.json", "a/input", "b/job.json"):
             objects.put(prefix + key, b"x", "text/plain")
         objects.put(unique_key("elsewhere"), b"x", "text/plain")
-        listed = {item.key: item.modified for item in objects.list(prefix)}
+        listed = {item.key: item.modified for item in objects.list_objects(prefix)}
         assert set(listed) == {prefix + key for key in ("a/job.json", "a/input", "b/job.json")}
         assert all(before < modified < time.time() + 60 for modified in listed.values())
         assert objects.get(prefix + "a/input").modified == pytest.approx(listed[prefix + "a/input"], abs=1)
 
     def test_an_empty_prefix_lists_nothing(self, objects):
-        assert list(objects.list(unique_key("nothing") + "/")) == []
+        assert list(objects.list_objects(unique_key("nothing") + "/")) == []
 
 
 class TestExpiry:

@@ -53,7 +53,7 @@ class ObjectStore(abc.ABC):
         """Raise NotFound when the key does not exist."""
 
     @abc.abstractmethod
-    def list(self, prefix: str) -> Iterator[ListedObject]:
+    def list_objects(self, prefix: str) -> Iterator[ListedObject]:
         """Every object whose key starts with prefix, in no promised order, read page by page."""
 
     @abc.abstractmethod

@@ -119,7 +119,7 @@ class LocalObjectStore(ObjectStore):
         content_type, _, data = raw.partition(b"\n")
         return StoredObject(data, content_type.decode(), _version(raw), modified)
 
-    def list(self, prefix: str) -> Iterator[ListedObject]:
+    def list_objects(self, prefix: str) -> Iterator[ListedObject]:
         """A walk of the folders under the root, skipping temporary and lock files."""
         start = self.root.joinpath(*prefix.rpartition("/")[0].split("/")) if "/" in prefix else self.root
         with _translated_errors(f"listing {prefix}"):

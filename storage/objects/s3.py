@@ -60,7 +60,7 @@ class S3ObjectStore(ObjectStore):
             return StoredObject(response["Body"].read(), response.get("ContentType", "application/octet-stream"),
                                 response.get("ETag", ""), response["LastModified"].timestamp())
 
-    def list(self, prefix: str) -> Iterator[ListedObject]:
+    def list_objects(self, prefix: str) -> Iterator[ListedObject]:
         """ListObjectsV2, a thousand keys a call."""
         paginator = self.client.get_paginator("list_objects_v2")
         with translated_errors(f"listing {prefix}"):
