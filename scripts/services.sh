@@ -101,7 +101,8 @@ stop_one() {
   [ -f "$pid_file" ] || return 0
   local pid; pid=$(cat "$pid_file")
   if kill "$pid" 2>/dev/null; then
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    # Up to 30 s to shut down cleanly (a loaded JVM can take over 10); SIGKILL only after that.
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -9 "$pid" 2>/dev/null || true
     log "$1 stopped"
   fi
