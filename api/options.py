@@ -11,10 +11,11 @@ import dataclasses
 
 from flask import Request
 
+from core import priorities
 from core.callbacks import check_callback_url
 from core.errors import CallbackRefused, InvalidOption
-from core.outputs import DEFAULT_OUTPUTS, PRIORITIES, OutputSpec, parse_outputs
-from core.render import supported_formats
+from core.formats import supported_formats
+from core.outputs import DEFAULT_OUTPUTS, OutputSpec, parse_outputs
 from core.settings import Settings
 
 SHORTHAND = ("format", "size", "fit", "quality", "background")
@@ -23,7 +24,7 @@ SHORTHAND = ("format", "size", "fit", "quality", "background")
 @dataclasses.dataclass(frozen=True)
 class Options:
     outputs: tuple[OutputSpec, ...] = DEFAULT_OUTPUTS
-    priority: str = "normal"
+    priority: str = priorities.DEFAULT
     callback_url: str | None = None
 
 
@@ -65,9 +66,9 @@ def _outputs(request: Request, settings: Settings) -> tuple[OutputSpec, ...]:
 
 
 def _priority(request: Request) -> str:
-    value = _single(request, "priority") or "normal"
-    if value not in PRIORITIES:
-        raise InvalidOption("priority", f"must be one of {', '.join(PRIORITIES)}, not {value!r}")
+    value = _single(request, "priority") or priorities.DEFAULT
+    if value not in priorities.PRIORITIES:
+        raise InvalidOption("priority", f"must be one of {', '.join(priorities.PRIORITIES)}, not {value!r}")
     return value
 
 

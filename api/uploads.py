@@ -10,15 +10,14 @@ from typing import BinaryIO
 from flask import Request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
+from core import formats
 from core.errors import CorruptImage, ImageTooLarge, UnsupportedImage
-from core.render import ALLOWED_FORMATS, open_image
+from core.render import open_image
 
 FIELD = "image"
 # Uploads larger than this spill from memory to a temporary file.
 SPOOL_BYTES = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
-# How far from the end to look for a format's end marker (some files carry trailing bytes).
-TRAILER_WINDOW_BYTES = 64 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +46,7 @@ def read_upload(request: Request, max_bytes: int, max_pixels: int) -> Upload:
         raise RequestEntityTooLarge(str(error)) from error
     except CorruptImage as error:
         raise BadRequest(str(error)) from error
-    if not _has_end_marker(stream, image.format, size):
+    if not formats.is_complete(stream, image.format, size):
         raise BadRequest(f"the {image.format} file is truncated")
     stream.seek(0)
     return Upload(stream, size, image.format, image.get_format_mimetype(), image.width, image.height)
@@ -80,22 +79,4 @@ def _spool(source: BinaryIO, max_bytes: int) -> BinaryIO:
             raise RequestEntityTooLarge(f"the upload is larger than the limit of {max_bytes} bytes")
         spooled.write(chunk)
     return spooled
-
-
-def _has_end_marker(stream: BinaryIO, image_format: str, size: int) -> bool:
-    """A truncated upload lacks its format's end marker; checking it costs no decoding."""
-    window = min(size, TRAILER_WINDOW_BYTES)
-    stream.seek(size - window)
-    tail = stream.read(window)
-    if image_format == "JPEG":
-        return b"\xff\xd9" in tail
-    if image_format == "PNG":
-        return b"IEND" in tail
-    if image_format == "GIF":
-        return tail.rstrip(b"\x00").endswith(b";")
-    if image_format == "WEBP":
-        stream.seek(4)
-        declared = int.from_bytes(stream.read(4), "little") + 8
-        return size >= declared
-    return image_format in ALLOWED_FORMATS  # TIFF and BMP have no end marker to check
 

@@ -11,14 +11,16 @@ from collections.abc import Callable
 
 from PIL import Image, ImageOps
 
+from core import formats
 from core.render import fit, render
 
-BOX = (100, 100)
-JPEG_QUALITY = 85
+BOX = (100, 100)  # the default output's box
+JPEG_QUALITY = formats.DEFAULT_QUALITY["jpeg"]
 
 
 def ours(data: bytes) -> bytes:
-    return render(data).data
+    """The production entry point with the default output, as a job without options gets."""
+    return render(data)[0].data
 
 
 def naive_pillow(data: bytes) -> bytes:
@@ -28,7 +30,7 @@ def naive_pillow(data: bytes) -> bytes:
     image = ImageOps.exif_transpose(image)
     image = image.resize(fit(image.size, BOX), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    if image.mode in ("RGBA", "LA"):
+    if formats.auto_format(image.mode) == "png":
         image.save(buffer, "PNG")
     else:
         image.convert("RGB").save(buffer, "JPEG", quality=JPEG_QUALITY)

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 
+from core.priorities import NORMAL, PRIORITIES
 from storage.aws import make_client
 from storage.queues.priority import PriorityQueues
 from storage.queues.sqs import SqsQueue
@@ -50,15 +51,15 @@ def measure(receiver, sender, rounds: int = ROUNDS) -> list[float]:
 def main() -> None:
     client = make_client("sqs")
     prefix = f"latency-{uuid.uuid4().hex[:6]}"
-    queues = {name: SqsQueue(client, f"{prefix}-{name}", 30) for name in ("high", "normal", "low")}
+    queues = {name: SqsQueue(client, f"{prefix}-{name}", 30) for name in PRIORITIES}
     for queue in queues.values():
         queue.ensure()
     try:
-        single = measure(queues["normal"], queues["normal"])
+        single = measure(queues[NORMAL], queues[NORMAL])
         print(f"before (one queue, 20 s long poll): median {statistics.median(single) * 1000:.0f} ms, "
               f"max {max(single) * 1000:.0f} ms")
         inbox = PriorityQueues(queues)
-        for name in ("high", "normal", "low"):
+        for name in PRIORITIES:
             after = measure(inbox, queues[name])
             print(f"after, {name:6} priority: median {statistics.median(after) * 1000:.0f} ms, "
                   f"max {max(after) * 1000:.0f} ms")

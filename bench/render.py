@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Render benchmark: our render vs pyvips thumbnail_buffer vs naive Pillow, per corpus file.
 
-    .venv/bin/python bench/render.py                 # the whole corpus, 9 timed rounds
+    .venv/bin/python bench/render.py                 # ../shared/bench-corpus, 9 timed rounds
+    .venv/bin/python bench/render.py --corpus PATH   # any folder of images
 
-Single thread, in process. Engines run in turn within each round, so machine noise
-hits them alike; medians are reported. Quality: PSNR/SSIM of our thumbnail, saved as
-lossless PNG and read back, against Pillow LANCZOS from the full decode. Peak RSS:
-each engine renders the 24 MP file once in a fresh subprocess (VmHWM; see _peak_rss_mib).
+Single thread, in process, on the production entry point (core.render.render). Engines run in
+turn within each round, so machine noise hits them alike; medians are reported. Quality:
+PSNR/SSIM of our thumbnail, rendered as lossless PNG and read back, against Pillow LANCZOS from
+the full decode. Peak RSS: each engine renders the 24 MP file once in a fresh subprocess
+(VmHWM; see _peak_rss_mib).
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ import engines  # noqa: E402
 import quality  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
-from core.render import shrink  # noqa: E402
+from core.outputs import OutputSpec  # noqa: E402
+from core.render import render  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "bench-corpus"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp"}
 RSS_FILE = "jpeg_24mp_baseline.jpg"
+# The default output's box and fit, written losslessly: the thumbnail's pixels as rendered.
+LOSSLESS = (OutputSpec(format="png"),)
 
 
 def time_engines(data: bytes, engine_set: dict, rounds: int) -> dict[str, float]:
@@ -54,10 +59,8 @@ def time_engines(data: bytes, engine_set: dict, rounds: int) -> dict[str, float]
 
 def measure_quality(data: bytes) -> tuple[float, float]:
     """Our lossless output vs LANCZOS from the full decode, at our size and orientation."""
-    ours = shrink(data)
-    buffer = io.BytesIO()
-    ours.save(buffer, "PNG")
-    ours = Image.open(io.BytesIO(buffer.getvalue()))
+    [thumbnail] = render(data, LOSSLESS)
+    ours = Image.open(io.BytesIO(thumbnail.data))
     full = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
     if full.mode not in ("RGB", "RGBA", "L", "LA"):
         full = full.convert("RGBA" if "A" in full.mode else "RGB")
@@ -104,7 +107,8 @@ def _fmt(value: float | None, pattern: str = "{:.1f}") -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
+                        help="a folder of images to render (default %(default)s)")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--only", default="", help="substring of the file names to run")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -114,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         _rss_child(*args.rss_child)
         return 0
 
+    if not args.corpus.is_dir():
+        parser.error(f"no corpus folder at {args.corpus}: pass --corpus PATH, a folder of images "
+                     f"({', '.join(sorted(IMAGE_SUFFIXES))})")
     engine_set = {name: fn for name in engines.NAMES if (fn := engines.get(name)) is not None}
     if "pyvips" not in engine_set:
         print("pyvips is not installed (pip install -e '.[bench]'); its columns stay empty", file=sys.stderr)

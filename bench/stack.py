@@ -1,18 +1,20 @@
-"""The real stack for a benchmark: a gunicorn api and a thumbnailer supervisor started as
-subprocesses against the running MinIO and ElasticMQ, with their own uniquely named
-bucket and queue, removed again afterwards."""
+"""The one throwaway stack for benchmarks and the load test: a gunicorn api and a thumbnailer
+supervisor started as subprocesses against the MinIO and ElasticMQ on this machine (the
+endpoints must be loopback), with their own uniquely named bucket and queue and API key,
+removed again afterwards."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlparse
 
 import psutil
 import requests
@@ -21,15 +23,19 @@ from dotenv import dotenv_values
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import core
+import core  # noqa: E402
 import storage  # noqa: E402
 from core.keys import new_key  # noqa: E402
+from processes.ports import free_port  # noqa: E402
+from processes.waiting import stop, wait_for_http, wait_until  # noqa: E402
 from storage.objects.s3 import S3ObjectStore  # noqa: E402
 from storage.queues.sqs import SqsQueue  # noqa: E402
 
 SAMPLE_SECONDS = 0.05
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 LOCALHOST_ENV = {k: v for k, v in dotenv_values(ROOT / "localhost.env").items() if v is not None}
 # This process talks to MinIO/ElasticMQ too (set-up, polling, clean-up); botocore reads these.
+# What the environment sets wins, here and in the stack's processes alike.
 for _key, _value in LOCALHOST_ENV.items():
     if _key.startswith("AWS_"):
         os.environ.setdefault(_key, _value)
@@ -48,23 +54,28 @@ def session() -> requests.Session:
 
 
 def environment(name: str, **extra: str) -> dict[str, str]:
-    """localhost.env (MinIO/ElasticMQ on loopback), with this run's own bucket and queue."""
-    env = dict(os.environ)
-    env.update(LOCALHOST_ENV)
-    env.update(STORAGE_URL=f"s3://{name}", QUEUE_URL=f"sqs://{name}", LOG_LEVEL="WARNING", API_KEYS=_BENCH_RECORD.line(),
-               MAX_UPLOAD_BYTES=str(64 * 1024 * 1024))
+    """The environment over localhost.env (MinIO/ElasticMQ on loopback), with this run's own
+    bucket, queue and key."""
+    env = dict(LOCALHOST_ENV)
+    env.update(os.environ)
+    env.update(STORAGE_URL=f"s3://{name}", QUEUE_URL=f"sqs://{name}", LOG_LEVEL="WARNING",
+               API_KEYS=_BENCH_RECORD.line(), MAX_UPLOAD_BYTES=str(64 * 1024 * 1024))
     env.update(extra)
     return env
 
 
+class NotLoopback(SystemExit):
+    """The stack makes a lot of traffic: it never talks to servers off this machine."""
+
+
+def require_loopback(environ: Mapping[str, str]) -> None:
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"):
+        if urlparse(environ.get(name, "")).hostname not in LOOPBACK:
+            raise NotLoopback(f"{name} must point at 127.0.0.1 (it is {environ.get(name)!r})")
+
+
 def unique_name(label: str) -> str:
     return f"thumbnails-bench-{label}-{time.strftime('%Y%m%dt%H%M%S')}-{secrets.token_hex(2)}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -158,18 +169,21 @@ class CpuMeter:
 
 
 class Stack:
-    """Use as a context manager: starts what was asked for, and cleans everything up."""
+    """Use as a context manager: starts what was asked for, and cleans everything up. With
+    logs, the api's and the thumbnailers' output go to api.log and thumbnailers.log there."""
 
     def __init__(self, label: str, thumbnailers: int = 0, api_workers: int = 2, api_threads: int = 4,
-                 thumbnailer_threads: int = 4):
+                 thumbnailer_threads: int = 4, logs: Path | None = None, environ: Mapping[str, str] | None = None):
         self.name = unique_name(label)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = environment(self.name, WEB_CONCURRENCY=str(api_workers), GUNICORN_THREADS=str(api_threads),
                                THUMBNAILER_PROCESSES=str(max(thumbnailers, 1)),
-                               THUMBNAILER_THREADS=str(thumbnailer_threads))
+                               THUMBNAILER_THREADS=str(thumbnailer_threads), **(environ or {}))
+        require_loopback(self.env)
         self.settings = core.Settings.from_env(self.env)
         self.thumbnailers = thumbnailers
+        self.logs = logs
         self.api: subprocess.Popen | None = None
         self.workers: subprocess.Popen | None = None
         self.api_sampler: TreeSampler | None = None
@@ -178,10 +192,9 @@ class Stack:
     def __enter__(self) -> Stack:
         try:
             self.backends().ensure()
-            self.api = subprocess.Popen([sys.executable, "-m", "api", "--bind", f"127.0.0.1:{self.port}",
-                                         "--access-logfile", "/dev/null"], env=self.env, cwd=ROOT,
-                                        stderr=subprocess.DEVNULL)
-            self._wait_until_ready()
+            self.api = self._spawn("api", [sys.executable, "-m", "api", "--bind", f"127.0.0.1:{self.port}",
+                                           *([] if self.logs else ["--access-logfile", "/dev/null"])])
+            wait_for_http(f"{self.url}/readyz", 30, [self.api])
             self.api_sampler = TreeSampler(self.api.pid)
             if self.thumbnailers:
                 self.start_thumbnailers()
@@ -190,38 +203,39 @@ class Stack:
             raise
         return self
 
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        if self.logs is None:  # the thumbnailers' warnings on the terminal, the api's access log nowhere
+            return subprocess.Popen(command, env=self.env, cwd=ROOT,
+                                    stderr=subprocess.DEVNULL if name == "api" else None)
+        with open(self.logs / f"{name}.log", "w") as log:
+            return subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
     def start_thumbnailers(self) -> None:
-        self.workers = subprocess.Popen([sys.executable, "-m", "thumbnailer"], env=self.env, cwd=ROOT)
-        self.worker_sampler = TreeSampler(self.workers.pid)
-        deadline = time.monotonic() + 60
-        while len(self.worker_sampler.processes()) < self.thumbnailers + (self.thumbnailers > 1):
-            if time.monotonic() > deadline:
-                raise RuntimeError("thumbnailer processes did not start")
-            time.sleep(0.1)
-        time.sleep(1.0)  # let each import and start long-polling
+        self.workers = self._spawn("thumbnailers", [sys.executable, "-m", "thumbnailer"])
+        self.worker_sampler = sampler = TreeSampler(self.workers.pid)
+        wait_until(lambda: len(sampler.processes()) >= self.thumbnailers + (self.thumbnailers > 1), 60,
+                   description="the thumbnailer processes")
+        time.sleep(1.0)  # let each import and start long-polling: a benchmark measures warm processes
+
+    def alive(self) -> bool:
+        """Every process started is still running (none crashed under load)."""
+        return all(process.poll() is None for process in (self.api, self.workers) if process)
+
+    def count_in_thumbnailer_logs(self, text: str) -> int:
+        path = self.logs / "thumbnailers.log" if self.logs else None
+        return path.read_text().count(text) if path and path.exists() else 0
 
     def backends(self) -> storage.Backends:
         return storage.connect(self.settings)
 
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.api.poll() is not None:
-                raise RuntimeError(f"the api exited with {self.api.returncode}")
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{self.url}/readyz", timeout=1).ok:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError("the api did not become ready")
-
     def memory(self) -> dict:
         """Peak RSS so far: the api (all gunicorn processes summed, and each), each thumbnailer."""
-        result = {}
+        result: dict[str, object] = {}
         if self.api_sampler:
             result["api"] = {"peak_total_mib": self.api_sampler.peak_total_mib,
                              "per_process_peak_mib": sorted(self.api_sampler.peaks.values())}
         if self.worker_sampler:
-            children = [p.pid for p in self.worker_sampler.processes()[1:]] or [self.workers.pid]
+            children = [p.pid for p in self.worker_sampler.processes()[1:]] or [self.worker_sampler.root.pid]
             result["thumbnailers_peak_mib"] = [peak_rss_mib(pid) for pid in children]
         return result
 
@@ -229,16 +243,7 @@ class Stack:
         for sampler in (self.api_sampler, self.worker_sampler):
             if sampler:
                 sampler.stop()
-        for process in (self.workers, self.api):
-            if process and process.poll() is None:
-                process.terminate()
-        for process in (self.workers, self.api):
-            if process:
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        stop(*(process for process in (self.workers, self.api) if process), grace=30)
         backends = self.backends()
         assert isinstance(backends.queue, SqsQueue) and isinstance(backends.objects, S3ObjectStore)
         with contextlib.suppress(core.ThumbnailsError):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import core
+from core import priorities
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_PORT = 8000
@@ -36,12 +37,13 @@ def build_parser(environ) -> argparse.ArgumentParser:
     submit = commands.add_parser("submit", help="upload an image, wait, write its thumbnail")
     submit.add_argument("image", type=Path, help="the image file")
     submit.add_argument("-o", "--output", type=Path, help="where to write the thumbnail "
-                        "(default: beside the image, as NAME.thumbnail.jpg or .png)")
+                        "(default: beside the image, as NAME.thumbnail.jpg, .png, .webp or .avif)")
     submit.add_argument("--url", default=default_url, help=url_help)
     submit.add_argument("--key", default=default_key, help=key_help)
     submit.add_argument("--outputs", metavar="JSON",
                         help='output specs, e.g. \'[{"format": "webp", "size": "300,300", "fit": "cover"}]\'')
-    submit.add_argument("--priority", choices=["high", "normal", "low"], help="the job's queue (default normal)")
+    submit.add_argument("--priority", choices=priorities.PRIORITIES,
+                        help=f"the job's queue (default {priorities.DEFAULT})")
     submit.add_argument("--callback-url", help="POST the finished job here (signed webhook)")
     submit.add_argument("--wait", type=float, default=DEFAULT_WAIT_SECONDS,
                         help="seconds to wait for the job (default %(default)s)")
@@ -84,7 +86,9 @@ def main(argv: list[str] | None = None, environ=None) -> int:
         return keys_main([args.action, args.owner, *(["--file", args.file] if args.file else [])])
     if args.command == "api":
         from api.__main__ import main as api_main
+        from processes.children import stop_when_orphaned
 
+        stop_when_orphaned()  # under `thumbnails serve`: drain and stop if it dies
         api_main(gunicorn_args)
         return 0
     if args.command == "worker":
@@ -95,14 +99,14 @@ def main(argv: list[str] | None = None, environ=None) -> int:
 
 
 def _serve(args, environ) -> int:
-    from cli.serve import Supervisor
+    from cli.serve import Serve
 
     try:
         settings = core.Settings.from_env(environ)
     except core.ConfigurationError as error:
         print(f"thumbnails: {error}", file=sys.stderr)
         return 2
-    return Supervisor(settings, environ, args.host, args.port, args.thumbnailers).run()
+    return Serve(settings, environ, args.host, args.port, args.thumbnailers).run()
 
 
 def _not_negative(text: str) -> int:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from cli.client import ApiClient, ApiError, ClientError, Unreachable
+from core.formats import extension_for
 
 EXIT_OK = 0
 EXIT_REFUSED = 1  # the api refused the upload, the job failed, or there is no such job
@@ -18,7 +19,6 @@ FIRST_POLL_SECONDS = 0.2
 MAX_POLL_SECONDS = 1.0
 SPINNER = "|/-\\"
 FINISHED = ("complete", "failed", "cancelled")
-EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg"}
 
 
 def submit(client: ApiClient, image: Path, output: Path | None, timeout: float,
@@ -39,7 +39,7 @@ def submit(client: ApiClient, image: Path, output: Path | None, timeout: float,
         thumbnail, content_type = client.thumbnail(job["id"])
     except ClientError as error:
         return _fail_for(error)
-    target = output or image.with_name(f"{image.stem}.thumbnail{EXTENSIONS.get(content_type, '.img')}")
+    target = output or image.with_name(f"{image.stem}.thumbnail{extension_for(content_type)}")
     try:
         target.write_bytes(thumbnail)
     except OSError as error:

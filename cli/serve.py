@@ -1,35 +1,36 @@
-"""`thumbnails serve`: the api under gunicorn and N thumbnailer processes, stopped together.
+"""`thumbnails serve`: the api under gunicorn and N thumbnailer processes, under the one
+supervisor of `processes.supervisor` (its policy: restarts with back-off, a crash loop or the
+api's death stops everything, children die with it).
 
-Children run in their own process group, so a Ctrl-C reaches only this supervisor, which
-then sends each child one SIGTERM: thumbnailers finish the job in hand, gunicorn drains its
-requests. Anything unfinished stays in the queue and is picked up on the next start.
+The port is bound here before anything starts, so a port already in use is refused with
+exit code 2 before any banner. Children run in a session of their own, so a Ctrl-C reaches
+only this supervisor, which sends each child one SIGTERM: thumbnailers finish the job in hand,
+gunicorn drains its requests. Anything unfinished stays in the queue for the next start.
 """
 
 from __future__ import annotations
 
-import logging
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 
 import core
 import storage
 from core.keys import new_key
+from processes import ports, programs
+from processes.supervisor import Supervisor, printer
+from processes.waiting import answers, wait_until
 
 KEYS_FILE_NAME = "api-keys"
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 40  # above gunicorn's graceful_timeout (30 s)
-WATCH_INTERVAL_SECONDS = 0.2
+EXIT_PORT_IN_USE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
-log = logging.getLogger(__name__)
+say = printer("thumbnails")
 
 
-class Supervisor:
+class Serve:
     def __init__(self, settings: core.Settings, environ: Mapping[str, str], host: str, port: int,
                  thumbnailers: int):
         self.settings = settings
@@ -37,12 +38,8 @@ class Supervisor:
         self.port = port
         self.thumbnailers = thumbnailers
         # Children get the resolved URLs, so they agree on one data folder whatever their cwd.
-        # Each thumbnailer child is one process: serve itself supervises them.
-        self.environ = dict(environ, STORAGE_URL=settings.storage_url, QUEUE_URL=settings.queue_url,
-                            THUMBNAILER_PROCESSES="1")
+        self.environ = dict(environ, STORAGE_URL=settings.storage_url, QUEUE_URL=settings.queue_url)
         self.new_key: str | None = None
-        self.processes: dict[str, subprocess.Popen] = {}
-        self._stop_signal: int | None = None
 
     @property
     def url(self) -> str:
@@ -50,31 +47,52 @@ class Supervisor:
         return f"http://{shown}:{self.port}"
 
     def run(self) -> int:
-        """Start everything, wait for a signal or for a child to die, stop everything."""
-        previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        """Refuse a taken port; start everything; announce once ready; watch until a signal
+        (exit 0) or a failure (exit 1); stop everything."""
         try:
+            listener = ports.listen(self.host, self.port)
+        except ports.PortInUse as error:
+            say(f"{error}; is another server running there? Stop it or choose another --port")
+            return EXIT_PORT_IN_USE
+        try:
+            return self._serve(listener)
+        except KeyboardInterrupt:  # only before the supervisor takes the signals, or after: nothing runs
+            say("interrupted")
+            return EXIT_INTERRUPTED
+
+    def _serve(self, listener: socket.socket) -> int:
+        with listener:
             self._prepare_backends()
             self._prepare_keys()
-            self._start("api", [sys.executable, "-m", "api", "--bind", f"{self.host}:{self.port}"])
-            for number in range(1, self.thumbnailers + 1):
-                self._start(f"thumbnailer-{number}", [sys.executable, "-m", "thumbnailer"])
-            if self._wait_until_ready():
-                self._announce()
-            return self._watch()
-        finally:
-            self._stop_all()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            children = [programs.api(self.environ, listener),
+                        *programs.thumbnailers(self.environ, self.thumbnailers, self.settings.metrics_port)]
+            supervisor = Supervisor(children, stop_grace=STOP_TIMEOUT_SECONDS, say=say)
+            with supervisor:
+                listener.close()  # gunicorn has its own copy; ours would hold connections while it drains
+                if self._wait_until_ready(supervisor):
+                    self._announce()
+                code = supervisor.watch()
+                if not supervisor.failure:
+                    say("stopping (thumbnailers finish the job in hand)")
+        return 1 if supervisor.killed else code
 
-    def _request_stop(self, signum, frame) -> None:
-        self._stop_signal = signum
+    def _wait_until_ready(self, supervisor: Supervisor) -> bool:
+        """Until the api answers /readyz; False if a signal or a failure comes first."""
+        try:
+            wait_until(lambda: supervisor.poll() or answers(f"{self.url}/readyz"), READY_TIMEOUT_SECONDS,
+                       interval=0.2, description="the api's readiness")
+        except TimeoutError:
+            say(f"the api is not ready after {READY_TIMEOUT_SECONDS} s; see its log above")
+            supervisor.failure = "the api never became ready"
+            return False
+        return not supervisor.finished
 
     def _prepare_backends(self) -> None:
         """Create the bucket/folder and queue once, before several processes race to."""
         try:
             storage.connect(self.settings).ensure()
         except core.TransientError as error:
-            print(f"thumbnails: storage not reachable yet ({error}); starting anyway", file=sys.stderr)
+            say(f"storage not reachable yet ({error}); starting anyway")
 
     def _prepare_keys(self) -> None:
         """Closed by default, yet usable at once: with no keys configured, make one for 'local'
@@ -88,22 +106,6 @@ class Supervisor:
         keys_file.parent.mkdir(parents=True, exist_ok=True)
         self.new_key, record = new_key("local")
         keys_file.write_text(record.line() + "\n")
-
-    def _start(self, name: str, command: list[str]) -> None:
-        self.processes[name] = subprocess.Popen(command, env=self.environ, start_new_session=True)
-
-    def _wait_until_ready(self) -> bool:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while time.monotonic() < deadline and self._stop_signal is None and not self._exited():
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2):
-                    return True
-            except (urllib.error.URLError, OSError):
-                time.sleep(WATCH_INTERVAL_SECONDS)
-        if self._stop_signal is None and not self._exited():
-            print(f"thumbnails: the api is not ready after {READY_TIMEOUT_SECONDS} s; see its log above",
-                  file=sys.stderr)
-        return False
 
     def _announce(self) -> None:
         keys = self.environ.get("API_KEYS_FILE", "API_KEYS")
@@ -122,30 +124,3 @@ class Supervisor:
               f'  try          curl -H "Authorization: Bearer $THUMBNAILS_KEY" -F image=@photo.jpg {self.url}/jobs\n'
               f"  or           thumbnails submit photo.jpg --url {self.url}\n"
               "Ctrl-C stops everything.\n", flush=True)
-
-    def _exited(self) -> list[str]:
-        return [name for name, process in self.processes.items() if process.poll() is not None]
-
-    def _watch(self) -> int:
-        """0 when stopped by a signal, 1 when a component died on its own."""
-        while self._stop_signal is None:
-            if dead := self._exited():
-                codes = ", ".join(f"{name} exited with {self.processes[name].returncode}" for name in dead)
-                print(f"thumbnails: {codes}; stopping everything", file=sys.stderr)
-                return 1
-            time.sleep(WATCH_INTERVAL_SECONDS)
-        print("thumbnails: stopping (thumbnailers finish the job in hand)", file=sys.stderr, flush=True)
-        return 0
-
-    def _stop_all(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        for name, process in self.processes.items():
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                print(f"thumbnails: {name} did not stop in time; killing it", file=sys.stderr)
-                process.kill()
-                process.wait()

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from enum import Enum
 from http import HTTPStatus
 
+from core import priorities
 from core.errors import InvalidJob, InvalidOption
-from core.outputs import DEFAULT_OUTPUTS, PRIORITIES, OutputSpec
+from core.outputs import DEFAULT_OUTPUTS, OutputSpec
 
 
 class JobStatus(str, Enum):
@@ -96,7 +97,7 @@ class Job:
     code: int = HTTPStatus.ACCEPTED
     message: str = "waiting for a thumbnailer"
     outputs: tuple[OutputSpec, ...] = DEFAULT_OUTPUTS
-    priority: str = "normal"
+    priority: str = priorities.DEFAULT
     callback_url: str | None = None
     # One record per webhook attempt: {"at": time, "status": HTTP status or null, "error": text or null}.
     deliveries: list[dict] = dataclasses.field(default_factory=list)
@@ -129,7 +130,7 @@ class Job:
             raise InvalidJob(f"malformed outputs: {error}") from error
         if not self.outputs:
             raise InvalidJob("a job has at least one output")
-        if self.priority not in PRIORITIES:
+        if self.priority not in priorities.PRIORITIES:
             raise InvalidJob(f"unknown priority: {self.priority!r}")
         if self.callback_url is not None and not isinstance(self.callback_url, str):
             raise InvalidJob("callback_url must be a string or null")

@@ -10,16 +10,14 @@ import dataclasses
 import json
 import re
 
+from core import formats as image_formats
 from core.errors import InvalidOption
 
-FORMATS = ("auto", "jpeg", "png", "webp", "avif")
 FITS = ("contain", "cover", "pad")
-PRIORITIES = ("high", "normal", "low")
 DEFAULT_SIZE = 100
 # The most outputs any configuration may allow: bounds the keys delete_data removes.
 HARD_MAX_OUTPUTS = 32
 _COLOUR = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
-_ALIASES = {"jpg": "jpeg"}
 _KEYS = ("format", "size", "width", "height", "fit", "quality", "background")
 
 
@@ -29,7 +27,7 @@ class OutputSpec:
 
     width: int = DEFAULT_SIZE
     height: int = DEFAULT_SIZE
-    format: str = "auto"
+    format: str = image_formats.AUTO
     fit: str = "contain"
     quality: int | None = None
     background: str | None = None  # '#rrggbb', '#rrggbbaa' or 'transparent'; pad only
@@ -39,7 +37,7 @@ class OutputSpec:
 
     @classmethod
     def from_dict(cls, document: dict, field: str = "output", max_side: int = 2048,
-                  formats: tuple[str, ...] = FORMATS) -> OutputSpec:
+                  formats: tuple[str, ...] = image_formats.OUTPUT_FORMATS) -> OutputSpec:
         """Validate one client- or storage-supplied output; errors name `field[.key]`."""
         if not isinstance(document, dict):
             raise InvalidOption(field, "each output must be a JSON object")
@@ -47,12 +45,13 @@ class OutputSpec:
         if unknown:
             raise InvalidOption(f"{field}.{sorted(unknown)[0]}", f"unknown key; use {', '.join(_KEYS)}")
         width, height = _size(document, field, max_side)
-        image_format = document.get("format", "auto")
+        image_format = document.get("format", image_formats.AUTO)
         if not isinstance(image_format, str):
             raise InvalidOption(f"{field}.format", "must be a string")
-        image_format = _ALIASES.get(image_format.lower(), image_format.lower())
-        if image_format not in FORMATS:
-            raise InvalidOption(f"{field}.format", f"unknown format {image_format!r}; use {', '.join(FORMATS)}")
+        image_format = image_formats.canonical(image_format)
+        if image_format not in image_formats.OUTPUT_FORMATS:
+            raise InvalidOption(f"{field}.format",
+                                f"unknown format {image_format!r}; use {', '.join(image_formats.OUTPUT_FORMATS)}")
         if image_format not in formats:
             raise InvalidOption(f"{field}.format", f"{image_format} is not supported by this server's Pillow")
         fit = document.get("fit", "contain")
@@ -68,8 +67,8 @@ class OutputSpec:
                 raise InvalidOption(f"{field}.background", "only the pad fit uses a background")
             if not isinstance(background, str) or not (background == "transparent" or _COLOUR.match(background)):
                 raise InvalidOption(f"{field}.background", "must be '#rrggbb', '#rrggbbaa' or 'transparent'")
-            if background == "transparent" and image_format == "jpeg":
-                raise InvalidOption(f"{field}.background", "jpeg has no transparency")
+            if background == "transparent" and image_format not in (*image_formats.ALPHA_FORMATS, image_formats.AUTO):
+                raise InvalidOption(f"{field}.background", f"{image_format} has no transparency")
         return cls(width, height, image_format, fit, quality, background)
 
 

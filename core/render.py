@@ -1,36 +1,32 @@
 """The one render function: image bytes in, every output of a job out, from a single decode; no I/O.
 
-The source is decoded once, to the largest size any output needs (never above the source's
-own size); each output is then cut and resized from that intermediate and encoded.
+The source is decoded once (a JPEG at the smallest scale the largest output allows); each output
+is then resampled from it on its own, a cover output from its centred crop only, turned upright
+and encoded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import math
 import struct
 import warnings
+from collections.abc import Iterator
 from typing import BinaryIO
 
-from PIL import ExifTags, Image, ImageOps, features
+from PIL import ExifTags, Image
 
+from core import formats
 from core.errors import CorruptImage, ImageTooLarge, UnsupportedImage
-from core.outputs import DEFAULT_OUTPUTS, FORMATS, OutputSpec
+from core.outputs import DEFAULT_OUTPUTS, OutputSpec
 
-# Only these decoders ever see client data (Pillow's advisories: open only what you need).
-ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")
 DEFAULT_MAX_PIXELS = 100_000_000
-JPEG_QUALITY = 85
 # Shrink by whole factors (JPEG DCT scaling, Image.reduce) while staying at least
 # this many times the target size, then finish with LANCZOS.
 REDUCING_GAP = 3.0
-DEFAULT_QUALITY = {"jpeg": JPEG_QUALITY, "webp": 80, "avif": 60}
-CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
-_ALPHA_FORMATS = ("png", "webp", "avif")
 _WHITE = (255, 255, 255, 255)
-# Formats that Image.draft() can decode at reduced scale, so they must not be loaded early.
-_DRAFT_FORMATS = ("JPEG",)
 
 # Errors Pillow raises on broken data, besides its own DecompressionBombError.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, TypeError)
@@ -44,38 +40,50 @@ class Thumbnail:
     height: int
 
 
-def supported_formats() -> tuple[str, ...]:
-    """The output formats this Pillow can write (AVIF needs a Pillow built with libavif)."""
-    return tuple(name for name in FORMATS if name != "avif" or features.check("avif"))
-
-
 def render(data: bytes, specs: tuple[OutputSpec, ...] = DEFAULT_OUTPUTS,
            max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Thumbnail]:
     """Every output of a job, in order, from a single decode of `data`."""
-    intermediate, upright = decode_scaled(data, max_pixels, lambda size: _intermediate_size(size, specs))
-    return [_encode_as(_derive(intermediate, upright, spec), spec) for spec in specs]
+    source = _decode(data, max_pixels, specs)
+    return [_encode_as(_derive(source, spec), spec) for spec in specs]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """The decoded image, in its stored orientation and a mode the resampler filters well (a JPEG
+    is decoded, at reduced scale, when first resampled)."""
+
+    image: Image.Image
+    stored: tuple[int, int]  # the full image's size before any reduced-scale decode
+    orientation: int  # EXIF, 1 to 8
+
+    @property
+    def turned(self) -> bool:
+        return self.orientation in _TRANSPOSING
+
+    @property
+    def upright(self) -> tuple[int, int]:
+        """The full image's size as displayed."""
+        return (self.stored[1], self.stored[0]) if self.turned else self.stored
 
 
 def _needed_size(size: tuple[int, int], spec: OutputSpec) -> tuple[int, int]:
-    """The source-scaled size this output is made from (cover fills the box, the others fit it)."""
+    """The size the whole source would need to be scaled to for this output (cover fills the box)."""
     if spec.fit != "cover":
         return fit(size, (spec.width, spec.height))
     scale = min(1.0, max(spec.width / size[0], spec.height / size[1]))
     return max(1, math.ceil(size[0] * scale)), max(1, math.ceil(size[1] * scale))
 
 
-def _intermediate_size(size: tuple[int, int], specs: tuple[OutputSpec, ...]) -> tuple[int, int]:
-    """The largest needed size; for a single output exactly its own (so the default is unchanged)."""
-    return max((_needed_size(size, spec) for spec in specs), key=lambda needed: needed[0] * needed[1])
+def _derive(source: _Source, spec: OutputSpec) -> Image.Image:
+    """One output, upright, resampled straight from the decoded source.
 
-
-def _derive(image: Image.Image, upright: tuple[int, int], spec: OutputSpec) -> Image.Image:
+    Each output is resampled on its own, a cover output from its crop only: a shared intermediate
+    at the largest output's scale would hold, for a cover output of a long thin image, nearly the
+    whole image a second time (README, "Memory bound")."""
     box = (spec.width, spec.height)
     if spec.fit == "cover":
-        if image.size == box:
-            return image
-        return ImageOps.fit(image, box, Image.Resampling.LANCZOS)
-    fitted = _resized(image, fit(upright, box))
+        return _resampled(source, box, _centred_crop(source.upright, box))
+    fitted = _resampled(source, fit(source.upright, box))
     if spec.fit == "contain":
         return fitted
     background = _background(spec)
@@ -87,17 +95,42 @@ def _derive(image: Image.Image, upright: tuple[int, int], spec: OutputSpec) -> I
     return canvas
 
 
-def _resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    if image.size == size:
-        return image
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+def _centred_crop(size: tuple[int, int], box: tuple[int, int]) -> tuple[float, float]:
+    """The width and height of the largest centred region of `size` with the box's aspect ratio."""
+    scale = max(box[0] / size[0], box[1] / size[1])
+    return min(size[0], box[0] / scale), min(size[1], box[1] / scale)
+
+
+def _resampled(source: _Source, size: tuple[int, int], crop: tuple[float, float] | None = None) -> Image.Image:
+    """The source's centred `crop` (upright width and height; all of it when None) at `size`, upright.
+
+    The crop is centred, so it is the same region whatever the orientation; only its sides swap."""
+    image = source.image
+    if source.turned:
+        size = (size[1], size[0])
+        crop = None if crop is None else (crop[1], crop[0])
+    region = None
+    if crop is not None and (crop[0] < source.stored[0] or crop[1] < source.stored[1]):
+        # In the decoded image's pixels: a JPEG may have been decoded at reduced scale.
+        width = crop[0] * image.width / source.stored[0]
+        height = crop[1] * image.height / source.stored[1]
+        region = ((image.width - width) / 2, (image.height - height) / 2,
+                  (image.width + width) / 2, (image.height + height) / 2)
+    with _decode_errors():
+        if image.size != size or region is not None:
+            # reduce() by a whole factor, then LANCZOS to exactly the size.
+            image = image.resize(size, Image.Resampling.LANCZOS, box=region, reducing_gap=REDUCING_GAP)
+        image.load()  # a small image needs no resize: decode it here, where errors are caught
+    image = _to_output_mode(image)
+    method = _TRANSPOSE_METHODS.get(source.orientation)
+    return image.transpose(method) if method is not None else image
 
 
 def _background(spec: OutputSpec) -> tuple[int, int, int, int]:
     """The pad colour: as asked, else transparent where the format has alpha, else white."""
     value = spec.background
     if value is None:
-        return (0, 0, 0, 0) if spec.format in _ALPHA_FORMATS else _WHITE
+        return (0, 0, 0, 0) if spec.format in formats.ALPHA_FORMATS else _WHITE
     if value == "transparent":
         return 0, 0, 0, 0
     digits = value.lstrip("#")
@@ -106,17 +139,28 @@ def _background(spec: OutputSpec) -> tuple[int, int, int, int]:
 
 
 def _encode_as(image: Image.Image, spec: OutputSpec) -> Thumbnail:
-    if spec.format == "auto":
-        return _encode(image)  # the historic default: PNG with alpha, else JPEG q85
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-    if spec.format == "jpeg":
-        image = _flattened(image) if has_alpha else image.convert("L" if image.mode == "L" else "RGB")
-    elif spec.format != "png":
-        image = image.convert("RGBA" if has_alpha else "RGB")
-    options = {"quality": spec.quality or DEFAULT_QUALITY[spec.format]} if spec.format != "png" else {}
+    """Encode in the spec's format; metadata is dropped. 'auto' (the historic default) is PNG for
+    an RGBA or LA image, else JPEG, each written as it is (every mode the decode gives fits)."""
+    if spec.format == formats.AUTO:
+        image_format = formats.auto_format(image.mode)
+    else:
+        image_format = spec.format
+        image = _converted_for(image, image_format)
+    lossy = image_format in formats.DEFAULT_QUALITY
+    options = {"quality": spec.quality or formats.DEFAULT_QUALITY[image_format]} if lossy else {}
     buffer = io.BytesIO()
-    image.save(buffer, spec.format.upper(), **options)
-    return Thumbnail(buffer.getvalue(), CONTENT_TYPES[spec.format], image.width, image.height)
+    image.save(buffer, formats.PIL_NAMES[image_format], **options)
+    return Thumbnail(buffer.getvalue(), formats.CONTENT_TYPES[image_format], image.width, image.height)
+
+
+def _converted_for(image: Image.Image, image_format: str) -> Image.Image:
+    """A mode the format can write, keeping alpha where it has alpha."""
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    if image_format == "jpeg":
+        return _flattened(image) if has_alpha else image.convert("L" if image.mode == "L" else "RGB")
+    if image_format == "png":
+        return image
+    return image.convert("RGBA" if has_alpha else "RGB")
 
 
 def _flattened(image: Image.Image) -> Image.Image:
@@ -134,11 +178,11 @@ def open_image(data: bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on corrupt EXIF: noise in our logs
-            image = Image.open(source, formats=ALLOWED_FORMATS)
+            image = Image.open(source, formats=formats.DECODERS)
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(f"image has too many pixels (limit {max_pixels})") from error
     except Image.UnidentifiedImageError as error:
-        raise UnsupportedImage(f"not a supported image; accepted formats: {', '.join(ALLOWED_FORMATS)}") from error
+        raise UnsupportedImage(formats.UNSUPPORTED_MESSAGE) from error
     except _DECODE_ERRORS as error:
         raise CorruptImage(f"cannot read image header: {error}") from error
     width, height = image.size
@@ -149,37 +193,33 @@ def open_image(data: bytes | BinaryIO, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     return image
 
 
-def decode_scaled(data: bytes, max_pixels: int, target_of) -> tuple[Image.Image, tuple[int, int]]:
-    """Decode once, straight to `target_of(upright size)`; return it upright, and the upright full size.
+def _decode(data: bytes, max_pixels: int, specs: tuple[OutputSpec, ...]) -> _Source:
+    """Open, check and decode once, at the smallest scale the largest output allows.
 
-    target_of maps the full image's size, EXIF orientation applied, to the wanted size in the
-    same orientation; the decode works in the stored orientation and turns the small result.
-    """
+    A JPEG decodes at the smallest DCT scale still REDUCING_GAP x the largest output's needed size
+    (not the box: a wide photo would decode at twice the scale it needs); other formats decode
+    whole. Orientation is read here and applied to each small output, never to the whole image."""
     image = open_image(data, max_pixels)
+    with _decode_errors():
+        if image.format not in formats.REDUCED_SCALE_DECODERS:
+            # Decode now, so that a broken stream raises here: reading a PNG's EXIF decodes
+            # the whole image, and _orientation ignores errors (a corrupt PNG would otherwise
+            # become a blank thumbnail). JPEGs wait, to be decoded at reduced scale.
+            image.load()
+        source = _Source(image, image.size, _orientation(image))
+        needed = max((_needed_size(source.upright, spec) for spec in specs), key=lambda size: size[0] * size[1])
+        target = (needed[1], needed[0]) if source.turned else needed
+        image.draft(None, (int(target[0] * REDUCING_GAP), int(target[1] * REDUCING_GAP)))  # a no-op but for JPEG
+        return dataclasses.replace(source, image=_normalise_mode(image))
+
+
+@contextlib.contextmanager
+def _decode_errors() -> Iterator[None]:
+    """Pillow's errors on broken or oversized data, as the job failures they are."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            if image.format not in _DRAFT_FORMATS:
-                # Decode now, so that a broken stream raises here: reading a PNG's EXIF decodes
-                # the whole image, and _orientation ignores errors (a corrupt PNG would otherwise
-                # become a blank thumbnail). JPEGs wait, to be decoded at reduced scale.
-                image.load()
-            orientation = _orientation(image)
-            turned = orientation in _TRANSPOSING
-            upright = (image.height, image.width) if turned else image.size
-            wanted = target_of(upright)
-            target = (wanted[1], wanted[0]) if turned else wanted
-            # A JPEG decodes at the smallest DCT scale still REDUCING_GAP x the fitted size (not
-            # the box: a wide photo would decode at twice the scale it needs); a no-op otherwise.
-            image.draft(None, (int(target[0] * REDUCING_GAP), int(target[1] * REDUCING_GAP)))
-            image = _normalise_mode(image)
-            if image.size != target:
-                # reduce() by a whole factor, then LANCZOS to exactly the fitted size.
-                image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-            image.load()  # a small image needs no resize: decode it here, where errors are caught
-            image = _to_output_mode(image)
-            method = _TRANSPOSE_METHODS.get(orientation)
-            return (image.transpose(method) if method is not None else image), upright
+            yield
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(str(error)) from error
     except _DECODE_ERRORS as error:
@@ -248,15 +288,3 @@ def _to_output_mode(image: Image.Image) -> Image.Image:
     if image.mode == "CMYK":
         return image.convert("RGB")
     return image
-
-
-def _encode(image: Image.Image) -> Thumbnail:
-    """Images with alpha become PNG; opaque ones JPEG. Metadata is dropped."""
-    buffer = io.BytesIO()
-    if image.mode in ("RGBA", "LA"):
-        image.save(buffer, "PNG")
-        content_type = "image/png"
-    else:
-        image.save(buffer, "JPEG", quality=JPEG_QUALITY)
-        content_type = "image/jpeg"
-    return Thumbnail(buffer.getvalue(), content_type, image.width, image.height)

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
+from core import priorities
 from core.errors import ConfigurationError
 from core.outputs import HARD_MAX_OUTPUTS
 
@@ -124,16 +125,16 @@ class Settings:
             self.queue_name
         else:
             self.queue_path
-        for priority in ("high", "low"):
+        for priority in (priorities.HIGH, priorities.LOW):
             self.priority_queue_url(priority)
         if self.max_outputs > HARD_MAX_OUTPUTS:
             raise ConfigurationError(f"MAX_OUTPUTS must be at most {HARD_MAX_OUTPUTS}, not {self.max_outputs}")
 
     def priority_queue_url(self, priority: str) -> str:
         """The queue for a priority: QUEUE_URL_HIGH / QUEUE_URL_LOW, else derived from QUEUE_URL."""
-        if priority == "normal":
+        if priority == priorities.NORMAL:
             return self.queue_url
-        explicit = self.queue_url_high if priority == "high" else self.queue_url_low
+        explicit = self.queue_url_high if priority == priorities.HIGH else self.queue_url_low
         name = f"QUEUE_URL_{priority.upper()}"
         if explicit:
             if urlparse(explicit).scheme != urlparse(self.queue_url).scheme and not (

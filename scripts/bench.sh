@@ -2,17 +2,19 @@
 # The benchmarks, one command each on a clean machine (bench/RESULTS.md has the results):
 #   scripts/bench.sh render [bench/render.py arguments]
 #   scripts/bench.sh e2e    [bench/e2e.py arguments]      e.g. --jobs 300 --thumbnailers 2
+#   scripts/bench.sh load   [bench/load.py arguments]     e.g. --jobs 2000 --concurrency 32
 # Installs the project with its bench extra (pyvips-binary, numpy, psutil, py-spy) into .venv;
-# for e2e, starts MinIO and ElasticMQ if they are not running, and stops what it started
+# for e2e and load, starts MinIO and ElasticMQ if they are not running, and stops what it started
 # (KEEP_SERVICES=1 leaves them running).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-which=${1:?usage: scripts/bench.sh render|e2e [arguments]}
+which=${1:?usage: scripts/bench.sh render|e2e|load [arguments]}
 shift
 scripts/venv.sh
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 case "$which" in
   render) exec .venv/bin/python bench/render.py "$@" ;;
   e2e) exec scripts/with-services.sh .venv/bin/python bench/e2e.py "$@" ;;
-  *) echo "usage: scripts/bench.sh render|e2e [arguments]" >&2; exit 2 ;;
+  load) exec scripts/with-services.sh .venv/bin/python bench/load.py "$@" ;;
+  *) echo "usage: scripts/bench.sh render|e2e|load [arguments]" >&2; exit 2 ;;
 esac

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+from core import priorities
 from core.errors import TransientError
 from core.settings import Settings
 from storage.jobstore import JobStore
@@ -29,7 +30,7 @@ class Backends:
 
     def queue_for(self, priority: str) -> Queue:
         """Where a job of this priority is sent (normal when no priority queues are configured)."""
-        chosen = {"high": self.high, "low": self.low}.get(priority)
+        chosen = {priorities.HIGH: self.high, priorities.LOW: self.low}.get(priority)
         return chosen if chosen is not None else self.queue
 
     @functools.cached_property
@@ -39,7 +40,7 @@ class Backends:
             return self.queue
         from storage.queues.priority import PriorityQueues
 
-        return PriorityQueues({"high": self.high, "normal": self.queue, "low": self.low})
+        return PriorityQueues({priorities.HIGH: self.high, priorities.NORMAL: self.queue, priorities.LOW: self.low})
 
     @property
     def queues(self) -> list[Queue]:
@@ -62,8 +63,8 @@ class Backends:
 def connect(settings: Settings) -> Backends:
     """Build the object store and queue that the settings' URLs name."""
     return Backends(_object_store(settings), _queue(settings, settings.queue_url),
-                    _queue(settings, settings.priority_queue_url("high")),
-                    _queue(settings, settings.priority_queue_url("low")))
+                    _queue(settings, settings.priority_queue_url(priorities.HIGH)),
+                    _queue(settings, settings.priority_queue_url(priorities.LOW)))
 
 
 def _object_store(settings: Settings) -> ObjectStore:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import requests
-
-from tests.processes import free_port
+from processes.ports import free_port
+from processes.waiting import stop, wait_for_http
 
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 60
@@ -26,8 +23,10 @@ def embedded_environ(data_dir: Path) -> dict[str, str]:
 
 class EmbeddedService:
     def __init__(self, data_dir: Path, thumbnailers: int = 1, port: int | None = None,
-                 environ: dict[str, str] | None = None):
+                 environ: dict[str, str] | None = None, log: Path | None = None):
+        """log: where serve's output goes (default: the test's own output)."""
         self.environ = environ if environ is not None else embedded_environ(data_dir)
+        self.log = log
         self.thumbnailers = thumbnailers
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -36,31 +35,24 @@ class EmbeddedService:
     def start(self) -> EmbeddedService:
         command = [sys.executable, "-m", "cli", "serve", "--port", str(self.port),
                    "--thumbnailers", str(self.thumbnailers)]
-        self.process = subprocess.Popen(command, env=self.environ)
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"thumbnails serve exited with {self.process.returncode}")
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=1).ok:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"thumbnails serve did not answer within {START_TIMEOUT_SECONDS} s")
+        if self.log is None:
+            self.process = subprocess.Popen(command, env=self.environ)
+        else:
+            with open(self.log, "w") as output:  # serve keeps its own copy of the descriptor
+                self.process = subprocess.Popen(command, env=self.environ, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            wait_for_http(f"{self.url}/readyz", START_TIMEOUT_SECONDS, [self.process])
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> int:
         """SIGTERM, as Ctrl-C or an orchestrator would; return serve's exit code."""
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError("thumbnails serve did not stop after SIGTERM") from None
+        if stop(self.process, grace=STOP_TIMEOUT_SECONDS):
+            raise AssertionError("thumbnails serve did not stop after SIGTERM")
+        return self.process.returncode
 
     def __enter__(self) -> EmbeddedService:
         return self.start()

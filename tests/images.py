@@ -55,6 +55,15 @@ def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 
+def slow_png(side: int = 8000) -> bytes:
+    """A large, highly compressible PNG: a few hundred KB to upload, but the whole canvas is
+    decoded, so its render takes long enough (tenths of a second) to catch a thumbnailer in it."""
+    ramp = Image.linear_gradient("L").resize((side, side))
+    image = Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.ROTATE_90),
+                                ramp.transpose(Image.Transpose.ROTATE_180)))
+    return encode(image, "PNG")
+
+
 def decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()

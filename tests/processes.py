@@ -1,34 +1,20 @@
-"""Starting and stopping the service's real processes (gunicorn api, thumbnailers) for tests."""
+"""Starting the service's real processes (gunicorn api, thumbnailers) for tests; waiting for
+them and stopping them is `processes.waiting`, as everywhere else."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import requests
+from processes.ports import free_port
+from processes.waiting import stop, wait_for_http
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["free_port", "start_api", "start_thumbnailer", "stop", "wait_until_up"]
 
 
 def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{process.args} exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=1).ok:
-                return
-        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
+    wait_for_http(url, timeout, [process])
 
 
 def _spawn(args: list[str], env: dict, log: Path | None) -> subprocess.Popen:
@@ -47,16 +33,3 @@ def start_api(env: dict, port: int, log: Path | None = None) -> subprocess.Popen
 
 def start_thumbnailer(env: dict, log: Path | None = None) -> subprocess.Popen:
     return _spawn([sys.executable, "-m", "thumbnailer"], env, log)
-
-
-def stop(*processes: subprocess.Popen, timeout: float = 30) -> None:
-    """SIGTERM (the graceful stop), then SIGKILL whatever is still running after timeout."""
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -3,17 +3,15 @@ completes the job, with the same output as without the crash (shared real server
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import time
 
 import pytest
-from PIL import Image
 
 import core
-from core.render import ThumbnailSpec, render
-from tests import processes
+from core.render import render
+from tests import images, processes
 from tests.test_thumbnailer import submit_directly
 from tests.waiting import wait_for_terminal
 
@@ -26,12 +24,7 @@ ATTEMPTS = 3
 
 @pytest.fixture(scope="module")
 def slow_png() -> bytes:
-    ramp = Image.linear_gradient("L").resize((SLOW_SIDE, SLOW_SIDE))
-    image = Image.merge("RGB", (ramp, ramp.transpose(Image.Transpose.ROTATE_90),
-                                ramp.transpose(Image.Transpose.ROTATE_180)))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
+    return images.slow_png(SLOW_SIDE)
 
 
 def freeze_mid_job(backends, job_id: str, process, timeout: float = 60) -> bool:
@@ -70,6 +63,6 @@ def test_a_job_whose_thumbnailer_was_killed_is_completed_by_another(backends, sl
     finally:
         processes.stop(rescuer)
     assert (done.status, done.code) == (core.JobStatus.COMPLETE, 200)
-    # ... with the very bytes an uninterrupted render gives
-    expected = render(slow_png, ThumbnailSpec(max_pixels=SLOW_PIXEL_LIMIT))
+    # ... with the very bytes an uninterrupted render gives: the worker's own call, for the job's outputs
+    [expected] = render(slow_png, done.outputs, SLOW_PIXEL_LIMIT)
     assert backends.jobs.load_output(job.id, 0).data == expected.data

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
 import types
 
 import pytest
@@ -14,6 +13,7 @@ import requests
 
 import core
 import storage
+from processes.waiting import wait_until
 from tests import images, processes
 from tests.conftest import alice_http as http
 from tests.dedicated import DedicatedServers
@@ -62,13 +62,7 @@ def accept(outage, count: int) -> list[str]:
 
 
 def wait_for(condition, what: str, timeout: float = TIMEOUT_SECONDS):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout} s")
+    return wait_until(condition, timeout, interval=0.5, description=what)
 
 
 def all_complete(outage, job_ids: list[str]) -> None:

@@ -1,6 +1,7 @@
-"""Fuzzing the decode/render path: whatever the bytes, render() returns a thumbnail or raises a
-RenderError (which fails the job with a code) - never another exception, which would leave the
-job to be retried until MAX_RECEIVES.
+"""Fuzzing the decode/render path: whatever the bytes, render() returns the thumbnails or raises
+a RenderError (which fails the job with a code) - never another exception, which would leave the
+job to be retried until MAX_RECEIVES. Every example is rendered as the default output and as
+every other kind a job can ask for (cover, pad with a background, WebP, AVIF where supported).
 
 Bounded for CI: FUZZ_EXAMPLES (default 200) examples per test, no deadline. Run longer with
 FUZZ_EXAMPLES=20000 scripts/test.sh tests/test_fuzz.py
@@ -17,13 +18,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from core import formats
 from core.errors import RenderError
-from core.render import ThumbnailSpec, render
+from core.outputs import OutputSpec
+from core.render import render
 from tests import images
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 # Small enough that a mutated header cannot make one example decode for long.
-SPEC = ThumbnailSpec(max_pixels=4_000_000)
+MAX_PIXELS = 4_000_000
+# One job asking for every kind of output: the default, each fit, each format this Pillow writes.
+SPECS = (
+    OutputSpec(),
+    OutputSpec(64, 48, "png", "cover"),
+    OutputSpec(80, 60, "jpeg", "pad", quality=70, background="#336699"),
+    OutputSpec(50, 50, "webp", "pad", background="transparent"),
+    *((OutputSpec(40, 30, "avif", "cover"),) if "avif" in formats.supported_formats() else ()),
+)
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
 
@@ -63,12 +74,21 @@ def assert_renders_or_refuses(data: bytes) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow warns about odd metadata; warnings are fine
         try:
-            thumbnail = render(data, SPEC)
+            thumbnails = render(data, SPECS, MAX_PIXELS)
         except RenderError as error:
             assert 400 <= error.code < 500 and str(error)
             return
-    decoded = Image.open(io.BytesIO(thumbnail.data))
-    assert decoded.width <= SPEC.width and decoded.height <= SPEC.height
+    assert len(thumbnails) == len(SPECS)
+    for spec, thumbnail in zip(SPECS, thumbnails, strict=True):
+        decoded = Image.open(io.BytesIO(thumbnail.data))
+        decoded.load()
+        if spec.fit == "contain":
+            assert decoded.width <= spec.width and decoded.height <= spec.height
+        else:
+            assert decoded.size == (spec.width, spec.height)
+        if spec.format != formats.AUTO:
+            assert decoded.format == formats.PIL_NAMES[spec.format]
+        assert thumbnail.content_type == Image.MIME[decoded.format]
 
 
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)

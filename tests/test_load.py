@@ -14,7 +14,7 @@ CI_JOBS = 50
 
 def test_load_driver_small_run(servers):
     # Given the service under 8 concurrent clients
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "load.py"), "--jobs", str(CI_JOBS),
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "load.py"), "--jobs", str(CI_JOBS),
                           "--concurrency", "8", "--thumbnailers", "2"],
                          env=os.environ.copy(), capture_output=True, text=True, timeout=600)
 
@@ -29,6 +29,6 @@ def test_load_driver_small_run(servers):
 
 def test_load_driver_refuses_endpoints_off_this_machine():
     env = dict(os.environ, AWS_ENDPOINT_URL_S3="http://s3.example.com")
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "load.py"), "--jobs", "1"],
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "load.py"), "--jobs", "1"],
                          env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode != 0 and "127.0.0.1" in run.stderr

@@ -4,19 +4,16 @@ import io
 import json
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 import core
-from core.outputs import OutputSpec
+from core import formats
+from core.outputs import FITS, OutputSpec
 from core.render import render
 from tests import images
-from thumbnailer import outputs as outputs_module
-from thumbnailer.outputs import render_outputs, supported_formats
 from thumbnailer.worker import Worker
 
-FORMATS = [name for name in ("jpeg", "png", "webp", "avif") if name in supported_formats()]
-FITS = ("contain", "cover", "pad")
-PIL_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF"}
+FORMATS = [name for name in formats.supported_formats() if name != formats.AUTO]
 BOXES = ((160, 160), (90, 40))
 
 
@@ -32,11 +29,11 @@ def decode(data: bytes) -> Image.Image:
 def test_each_format_and_fit(image_format, fit, source):
     data = images.jpeg(400, 200) if source == "opaque" else images.png_with_alpha(300, 150)
     specs = tuple(OutputSpec(width, height, image_format, fit) for width, height in BOXES)
-    made = render_outputs(data, specs)
+    made = render(data, specs)
     assert len(made) == len(specs)
-    for spec, output in zip(specs, made):
+    for spec, output in zip(specs, made, strict=True):
         image = decode(output.data)
-        assert image.format == PIL_NAMES[image_format]
+        assert image.format == formats.PIL_NAMES[image_format]
         assert output.content_type == f"image/{image_format}"
         if fit == "contain":
             assert image.width <= spec.width and image.height <= spec.height
@@ -48,27 +45,30 @@ def test_each_format_and_fit(image_format, fit, source):
             assert image.getextrema()[-1][0] < 255
 
 
-def test_the_source_is_decoded_once_for_many_outputs(monkeypatch):
-    calls = []
-    real = outputs_module.decode_scaled
+@pytest.mark.parametrize("source", ["JPEG", "PNG"])
+def test_the_source_is_decoded_once_for_many_outputs(monkeypatch, source):
+    decodes = []  # one entry per decoder Pillow runs
+    real = ImageFile.ImageFile.load
 
-    def counting(*args):
-        calls.append(args)
-        return real(*args)
+    def counting(self):
+        if self.tile:  # tiles left means pixels are about to be decoded
+            decodes.append(self.size)
+        return real(self)
 
-    monkeypatch.setattr(outputs_module, "decode_scaled", counting)
-    render_outputs(images.jpeg(800, 600), (OutputSpec(100, 100), OutputSpec(400, 400, "png", "cover"),
-                                          OutputSpec(50, 50, "webp", "pad")))
-    assert len(calls) == 1
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting)
+    data = images.jpeg(800, 600) if source == "JPEG" else images.encode(images.two_halves(800, 600), "PNG")
+    made = render(data, (OutputSpec(100, 100), OutputSpec(400, 400, "png", "cover"), OutputSpec(50, 50, "webp", "pad")))
+    assert len(made) == 3 and len(decodes) == 1
 
 
 def test_the_default_output_is_the_historic_thumbnail():
-    for data in (images.jpeg(400, 300), images.png_with_alpha()):
-        assert render_outputs(data, (OutputSpec(),))[0] == render(data)
+    # A 100x100 box, contain; JPEG q85 for an opaque image, PNG for one with alpha.
+    for data, historic in ((images.jpeg(400, 300), "jpeg"), (images.png_with_alpha(), "png")):
+        assert render(data) == render(data, (OutputSpec(100, 100, historic, "contain", quality=85),))
 
 
 def test_pad_uses_the_background_colour():
-    [output] = render_outputs(images.jpeg(400, 100), (OutputSpec(100, 100, "png", "pad", background="#00ff00"),))
+    [output] = render(images.jpeg(400, 100), (OutputSpec(100, 100, "png", "pad", background="#00ff00"),))
     image = decode(output.data).convert("RGB")
     assert image.getpixel((50, 2)) == (0, 255, 0)
 
@@ -149,5 +149,5 @@ def test_default_post_still_gives_one_100x100_thumbnail(client, backends, settin
     assert job["outputs"][0] | {"url": None} == {"width": 100, "height": 100, "format": "auto", "fit": "contain",
                                                  "quality": None, "background": None, "url": None}
     served = client.get(f"/jobs/{job_id}/thumbnail")
-    assert served.content_type == "image/jpeg" and served.data == render(images.jpeg()).data
+    assert served.content_type == "image/jpeg" and served.data == render(images.jpeg())[0].data
     assert decode(served.data).size == (100, 50)  # the upload is 400x200

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import io
 import math
+import random
 
 import pytest
-from PIL import Image, ImageChops, ImageFile, ImageStat
+from PIL import Image, ImageChops, ImageDraw, ImageFile, ImageOps, ImageStat
 
 from core.errors import ImageTooLarge, UnsupportedImage
-from core.render import ThumbnailSpec, render, shrink
+from core.outputs import OutputSpec
+from core.render import render
 from tests import images
 from tests.test_render import ORIENTATIONS
 
 MIN_PSNR_DB = 40.0
+# The default output's box and fit, written losslessly: the rendered pixels, exactly.
+LOSSLESS = (OutputSpec(format="png"),)
 
 
 def psnr(ours: Image.Image, reference: Image.Image) -> float:
@@ -35,6 +39,18 @@ def photo_like(width: int, height: int) -> Image.Image:
     ])
 
 
+def sharp_edged(width: int, height: int) -> Image.Image:
+    """Many small hard-edged squares: shows a resampling that blurs or shifts (cutting a crop at
+    a half pixel from an already resampled image did both)."""
+    rng = random.Random(7)
+    image = Image.new("RGB", (width, height), (128, 128, 128))
+    draw = ImageDraw.Draw(image)
+    for _ in range(3000):
+        x, y, side = rng.randrange(width), rng.randrange(height), rng.randrange(4, 40)
+        draw.rectangle((x, y, x + side, y + side), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    return image
+
+
 @pytest.fixture
 def decodes(monkeypatch):
     """The sizes at which images were decoded, one entry per decoder Pillow created."""
@@ -52,7 +68,7 @@ def decodes(monkeypatch):
 
 def test_large_jpeg_is_decoded_at_reduced_dct_scale(decodes):
     data = images.encode(photo_like(3200, 2400), "JPEG", quality=90)
-    result = render(data)
+    [result] = render(data)
     assert (result.width, result.height) == (100, 75)
     assert decodes == [(400, 300)]  # 1/8 scale, still REDUCING_GAP x the 100x75 target
 
@@ -81,7 +97,7 @@ def test_orientation_is_applied_to_the_small_image_only(orientation, monkeypatch
     monkeypatch.setattr(Image.Image, "transpose", transpose)
     side, size = ORIENTATIONS[orientation]
     data = images.jpeg(3200, 1600, orientation=orientation)
-    thumbnail = images.decode(render(data).data).convert("RGB")
+    thumbnail = images.decode(render(data)[0].data).convert("RGB")
     assert thumbnail.size == size
     assert all(max(s) <= 100 for s in transposed)
     w, h = size
@@ -96,7 +112,7 @@ def test_orientation_of_non_jpeg_inputs(orientation):
     exif[0x0112] = orientation
     data = images.encode(images.two_halves(400, 200), "PNG", exif=exif.tobytes())
     side, size = ORIENTATIONS[orientation]
-    assert images.decode(render(data).data).size == size
+    assert images.decode(render(data)[0].data).size == size
 
 
 @pytest.mark.parametrize("fmt, mode, width, height", [
@@ -110,18 +126,33 @@ def test_quality_against_full_decode_lanczos(fmt, mode, width, height):
     source = photo_like(width, height)
     if mode == "RGBA":
         source.putalpha(Image.radial_gradient("L").resize((width, height)))
-    data = images.encode(source, fmt, **({"quality": 90} if fmt == "JPEG" else {"lossless": True} if fmt == "WEBP" else {}))
-    ours = shrink(data)
+    options = {"quality": 90} if fmt == "JPEG" else {"lossless": True} if fmt == "WEBP" else {}
+    data = images.encode(source, fmt, **options)
+    ours = images.decode(render(data, LOSSLESS)[0].data)
     reference = images.decode(data).resize(ours.size, Image.Resampling.LANCZOS)
     if mode == "RGBA":  # colour under transparent pixels is invisible: compare premultiplied
         ours, reference = ours.convert("RGBa"), reference.convert("RGBa")
     assert psnr(ours, reference) >= MIN_PSNR_DB
 
 
+@pytest.mark.parametrize("fmt, orientation", [("JPEG", 1), ("JPEG", 6), ("PNG", 1)])
+@pytest.mark.parametrize("box", [(300, 100), (100, 300), (256, 256)])
+def test_cover_quality_against_full_decode_fit(fmt, orientation, box):
+    source = sharp_edged(1920, 1080)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = images.encode(source, fmt, exif=exif.tobytes(), **({"quality": 90} if fmt == "JPEG" else {}))
+    [output] = render(data, (OutputSpec(*box, "png", "cover"),))
+    ours = images.decode(output.data)
+    upright = ImageOps.exif_transpose(images.decode(data))
+    reference = ImageOps.fit(upright, box, Image.Resampling.LANCZOS)
+    assert ours.size == box and psnr(ours, reference) >= MIN_PSNR_DB
+
+
 def test_pixel_cap_refuses_a_jpeg_before_any_pixel_is_decoded(decodes):
     data = images.jpeg(2000, 1000)
     with pytest.raises(ImageTooLarge, match="limit"):
-        render(data, ThumbnailSpec(max_pixels=1_000_000))
+        render(data, max_pixels=1_000_000)
     assert decodes == []
 
 

@@ -1,9 +1,9 @@
-"""`thumbnails serve` beyond the embedded default: real S3/SQS, and a component that dies."""
+"""`thumbnails serve` beyond the embedded default: real S3/SQS, and the key it makes (its
+supervision, with components that die, is tests/test_supervisor.py)."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -30,17 +30,6 @@ def test_serve_runs_on_minio_and_elasticmq_when_the_environment_points_there(buc
         storage.connect(core.Settings.from_env(environ)).queue.delete_queue()
     assert images.decode((tmp_path / "photo.thumbnail.jpg").read_bytes()).size == (100, 50)
     assert not (tmp_path / "data").exists(), "nothing may fall back to the local disk"
-
-
-def test_serve_stops_everything_and_fails_when_a_component_dies(tmp_path):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        command = [sys.executable, "-m", "cli", "serve", "--port", str(taken.getsockname()[1])]
-        result = subprocess.run(command, env=embedded_environ(tmp_path / "data"), capture_output=True, text=True,
-                                timeout=120)
-    assert result.returncode == 1
-    assert "api exited" in result.stderr and "stopping everything" in result.stderr
 
 
 def test_serve_makes_a_local_key_when_none_is_configured_and_prints_it_once(tmp_path):

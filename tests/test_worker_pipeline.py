@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
 
 import core
+from processes.waiting import wait_until
 from tests import images
 from tests.test_thumbnailer import submit_directly
 from tests.waiting import wait_for_terminal
@@ -89,11 +89,9 @@ def test_supervisor_runs_the_configured_processes_and_stops_them(backends, two_p
     jobs = [submit_directly(backends, images.jpeg()) for _ in range(4)]
     for job in jobs:
         assert wait_for_terminal(backends, job.id).status is core.JobStatus.COMPLETE
-    deadline = time.monotonic() + 30
     # Both processes are at work (a slow start could otherwise meet SIGTERM before the loop).
-    while two_process_thumbnailer.log.read_text().count('"thumbnailer started"') != 2:
-        assert time.monotonic() < deadline, "the supervisor did not start two processes"
-        time.sleep(0.1)
+    wait_until(lambda: two_process_thumbnailer.log.read_text().count('"thumbnailer started"') == 2, 30,
+               description="two thumbnailer processes at work")
     assert len(psutil.Process(two_process_thumbnailer.pid).children()) == 2
 
     two_process_thumbnailer.terminate()
@@ -103,10 +101,7 @@ def test_supervisor_runs_the_configured_processes_and_stops_them(backends, two_p
 
 def test_processes_stop_when_their_supervisor_is_killed(backends, two_process_thumbnailer):
     supervisor = psutil.Process(two_process_thumbnailer.pid)
-    deadline = time.monotonic() + 10
-    while len(supervisor.children()) != 2:
-        assert time.monotonic() < deadline, "the supervisor did not start two processes"
-        time.sleep(0.1)
+    wait_until(lambda: len(supervisor.children()) == 2, 30, description="two thumbnailer processes")
     children = supervisor.children()
 
     two_process_thumbnailer.kill()

@@ -1,35 +1,31 @@
-"""Bounded waits for a job to finish, read from storage or asked over HTTP."""
+"""Bounded waits for a job to finish, read from storage or asked over HTTP (processes.waiting's
+wait_until with a job-shaped condition)."""
 
 from __future__ import annotations
-
-import time
 
 import requests
 
 import core
 import storage
+from processes.waiting import wait_until
 from tests.conftest import ALICE
 
 FINISHED = ("complete", "failed", "cancelled")
 
 
 def wait_for_terminal(backends: storage.Backends, job_id: str, timeout: float = 60) -> core.Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished() -> core.Job | None:
         job = backends.jobs.load(job_id)
-        if job.status.is_terminal:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {job.status.value} after {timeout} s")
+        return job if job.status.is_terminal else None
+
+    return wait_until(finished, timeout, description=f"job {job_id} to finish")
 
 
 def poll_until_finished(url: str, timeout: float = 60, headers: dict = ALICE) -> dict:
     """GET the job's status URL as Alice until it is finished."""
-    deadline = time.monotonic() + timeout
-    job = {}
-    while time.monotonic() < deadline:
+
+    def finished() -> dict | None:
         job = requests.get(url, headers=headers, timeout=5).json()
-        if job["status"] in FINISHED:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"{url} still {job.get('status')} after {timeout} s")
+        return job if job["status"] in FINISHED else None
+
+    return wait_until(finished, timeout, description=f"{url} to finish")

@@ -1,34 +1,60 @@
 """`thumbnailer` (or `python -m thumbnailer`): run the thumbnailer until SIGTERM.
 
-THUMBNAILER_PROCESSES processes (default: one per core) under a supervisor; with one,
-the worker runs in this process.
+THUMBNAILER_PROCESSES processes (default: one per core) under the supervisor of
+`processes.supervisor`, each a `thumbnailer` of one process; with one, the worker runs in
+this process. Processes, not threads: rendering holds a core.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
 import core.logs
-from thumbnailer.pool import Supervisor, run_worker
+import storage
+from processes import programs
+from processes.children import stop_when_orphaned
+from processes.supervisor import Supervisor
+
+log = logging.getLogger("thumbnailer")
+
+
+def run_worker(settings: core.Settings, burst: bool = False) -> None:
+    """One thumbnailer process: its own clients, its own loop, its metrics port if one is set."""
+    from thumbnailer import metrics
+    from thumbnailer.worker import Worker
+
+    stop_when_orphaned()
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port)
+    backends = storage.connect(settings)
+    try:
+        backends.ensure()
+    except core.TransientError as error:
+        log.warning("storage not reachable at start-up: %s", error)
+    Worker(backends, settings).work(burst=burst)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="thumbnailer", description=__doc__)
     parser.add_argument("--burst", action="store_true", help="one process; stop once the queue is empty")
     args = parser.parse_args(argv)
-    log_level = os.environ.get("LOG_LEVEL", "INFO")
-    core.logs.configure(log_level)
+    core.logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     try:
         settings = core.Settings.from_env(os.environ)
     except core.ConfigurationError as error:
         print(f"thumbnailer: {error}", file=sys.stderr)
         return 2
     if args.burst or settings.processes == 1:
-        run_worker(settings, log_level, burst=args.burst)
+        run_worker(settings, burst=args.burst)
         return 0
-    return Supervisor(settings, log_level).run()
+    children = programs.thumbnailers(os.environ, settings.processes, settings.metrics_port)
+    log.info("supervising %d thumbnailer processes", len(children))
+    # No time limit on the stop: each child finishes the job in hand (an orchestrator's own
+    # grace period, then SIGKILL, bounds it; the children then get SIGTERM from the kernel).
+    return Supervisor(children, stop_grace=None, say=log.warning).run()
 
 
 if __name__ == "__main__":

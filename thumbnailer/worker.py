@@ -1,6 +1,6 @@
 """The thumbnailer's loop: receive, process, acknowledge.
 
-One process renders one image at a time (run one process per core, see thumbnailer.pool);
+One process renders one image at a time (run one process per core, see processes.supervisor);
 a few threads per process hold the next jobs, so reading inputs and writing thumbnails
 overlaps with the render in hand.
 """

@@ -1,6 +1,6 @@
 """Three queues (high, normal, low) read as one, high first, without starving low.
 
-Policy: each receive has a *first choice*, taken in turn from SCHEDULE (four high, two
+Policy: each receive has a *first choice*, taken in turn from core.priorities.SCHEDULE (four high, two
 normal, one low in every seven receives). The first choice is tried first, then the others
 from high to low, each with a non-blocking receive; so under a steady load of every priority,
 high gets at least 4/7 of the batches, normal 2/7 and low 1/7, and a queue alone with work gets
@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import itertools
 
+from core.priorities import HIGH, LOW, NORMAL, PRIORITIES, SCHEDULE
 from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS, Message, Queue
 
-PRIORITIES = ("high", "normal", "low")
-SCHEDULE = ("high", "high", "normal", "high", "high", "normal", "low")
 IDLE_WAIT_SECONDS = 1
 
 
 class PriorityQueues(Queue):
-    """Receives from three queues by the schedule above; sends are made to one of them directly."""
+    """Receives from three queues by SCHEDULE; sends are made to one of them directly."""
 
     def __init__(self, queues: dict[str, Queue], schedule: tuple[str, ...] = SCHEDULE,
                  idle_wait_seconds: int = IDLE_WAIT_SECONDS):
@@ -42,7 +41,7 @@ class PriorityQueues(Queue):
             queue.ping()
 
     def send(self, body: str) -> None:
-        self.queues["normal"].send(body)
+        self.queues[NORMAL].send(body)
 
     def receive(self, max_messages: int = MAX_MESSAGES_PER_RECEIVE,
                 wait_seconds: int = MAX_WAIT_TIME_SECONDS) -> list[Message]:
@@ -51,9 +50,9 @@ class PriorityQueues(Queue):
         messages = self._first_found(order, max_messages)
         if messages or wait_seconds <= 0:
             return messages
-        messages = self._tagged("normal", self.queues["normal"].receive(
+        messages = self._tagged(NORMAL, self.queues[NORMAL].receive(
             max_messages, min(wait_seconds, self.idle_wait_seconds)))
-        return messages or self._first_found(("high", "low"), max_messages)
+        return messages or self._first_found((HIGH, LOW), max_messages)
 
     def _first_found(self, order: tuple[str, ...], max_messages: int) -> list[Message]:
         for name in order:
@@ -70,7 +69,7 @@ class PriorityQueues(Queue):
     def _split(self, receipt: str) -> tuple[str, str]:
         """(queue name, inner receipt); an untagged receipt came from the normal queue directly."""
         name, separator, inner = receipt.partition(":")
-        return (name, inner) if separator and name in self.queues else ("normal", receipt)
+        return (name, inner) if separator and name in self.queues else (NORMAL, receipt)
 
     def delete(self, receipts: list[str]) -> None:
         grouped: dict[str, list[str]] = {}

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Load test: a gunicorn api and several thumbnailers on loopback, many concurrent clients.
 
-Starts the service against the MinIO and ElasticMQ named by the environment (loopback only),
-with a bucket and queue of its own, submits JOBS images from CONCURRENCY client threads, waits
+Starts the service against the MinIO and ElasticMQ on this machine, with a bucket, queue and
+key of its own, submits JOBS images from CONCURRENCY client threads, waits
 for every accepted job, downloads and decodes every thumbnail, prints a report, cleans up.
 Exit status 0 only if every submission was accepted and every job completed with a valid
 thumbnail.
 
-    set -a; . ./localhost.env; set +a
-    .venv/bin/python scripts/load.py --jobs 2000 --concurrency 32 --thumbnailers 4
+    .venv/bin/python bench/load.py --jobs 2000 --concurrency 32 --thumbnailers 4
+
+The service is bench/stack.py's throwaway stack (localhost.env fills in what the environment
+does not set; the endpoints must be loopback).
 
 Latency is submit-to-complete from the job document itself (`finish - start`, both stamped by
 the service on this machine), so it does not depend on how often this script polls.
@@ -21,31 +23,20 @@ import collections
 import concurrent.futures
 import io
 import json
-import os
 import random
-import secrets
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlparse
 
 import requests
 from PIL import Image
+from stack import AUTH, Stack
 
-import core
-import storage
-from core.keys import new_key
-from storage.objects.s3 import S3ObjectStore
-from storage.queues.sqs import SqsQueue
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DISTINCT_IMAGES = 8
 POLL_PAUSE_SECONDS = 0.5
 
@@ -59,14 +50,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--image-side", type=int, default=1024, help="longest side of the JPEGs sent (default 1024)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for all jobs (default 900)")
     return parser.parse_args(argv)
-
-
-def require_loopback(environ) -> None:
-    """This script generates a lot of traffic: never point it at anything but this machine."""
-    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS"):
-        host = urlparse(environ.get(name, "")).hostname
-        if host not in LOOPBACK:
-            sys.exit(f"load.py: {name} must point at 127.0.0.1 (it is {environ.get(name)!r})")
 
 
 def make_images(side: int) -> list[bytes]:
@@ -83,57 +66,6 @@ def make_images(side: int) -> list[bytes]:
         Image.merge("RGB", channels).save(buffer, "JPEG", quality=85)
         result.append(buffer.getvalue())
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Service:
-    """The api and thumbnailer processes, with their logs in a temporary folder."""
-
-    def __init__(self, env: dict, thumbnailers: int, logs: Path):
-        key, record = new_key("load")  # a key of its own for this run's api
-        env = dict(env, API_KEYS=record.line())
-        self.headers = {"Authorization": f"Bearer {key}"}
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.logs = logs
-        self.processes = [self._spawn(["-m", "api", "--bind", f"127.0.0.1:{self.port}"], env, "api")]
-        self.processes += [self._spawn(["-m", "thumbnailer"], env, f"thumbnailer-{n}") for n in range(thumbnailers)]
-
-    def _spawn(self, args: list[str], env: dict, name: str) -> subprocess.Popen:
-        with open(self.logs / f"{name}.log", "w") as log:
-            return subprocess.Popen([sys.executable, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def wait_until_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/readyz", timeout=2).ok:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"load.py: the api did not become ready; see {self.logs}")
-
-    def alive(self) -> bool:
-        return all(process.poll() is None for process in self.processes)
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def count_in_thumbnailer_logs(self, text: str) -> int:
-        return sum(path.read_text().count(text) for path in self.logs.glob("thumbnailer-*.log"))
 
 
 _sessions = threading.local()
@@ -176,36 +108,25 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def run(args: argparse.Namespace, environ: dict) -> dict:
-    name = f"thumbnails-load-{time.strftime('%Y%m%dt%H%M%S')}-{secrets.token_hex(2)}"
-    env = dict(environ, STORAGE_URL=f"s3://{name}", QUEUE_URL=f"sqs://{name}", WEB_CONCURRENCY=str(args.api_workers))
-    settings = core.Settings.from_env(env)
-    backends = storage.connect(settings)
-    backends.ensure()
+def run(args: argparse.Namespace) -> dict:
     images = make_images(args.image_side)
     logs = Path(tempfile.mkdtemp(prefix="thumbnails-load-"))
-    service = Service(env, args.thumbnailers, logs)
-    try:
-        service.wait_until_ready()
-        report = drive(service, images, args)
-        report["processes_alive"] = service.alive()
-        report["duplicate_deliveries_dropped"] = service.count_in_thumbnailer_logs("job already finished")
-        report["write_conflicts"] = service.count_in_thumbnailer_logs("changed by another thumbnailer")
+    with Stack("load", thumbnailers=args.thumbnailers, api_workers=args.api_workers, logs=logs,
+               environ={"LOG_LEVEL": "INFO"}) as stack:  # INFO: the log lines counted below
+        report = drive(stack, images, args)
+        report["processes_alive"] = stack.alive()
+        report["duplicate_deliveries_dropped"] = stack.count_in_thumbnailer_logs("job already finished")
+        report["write_conflicts"] = stack.count_in_thumbnailer_logs("changed by another thumbnailer")
         report["logs"] = str(logs)
         return report
-    finally:
-        service.stop()
-        assert isinstance(backends.queue, SqsQueue) and isinstance(backends.objects, S3ObjectStore)
-        backends.queue.delete_queue()
-        backends.objects.delete_bucket()
 
 
-def drive(service: Service, images: list[bytes], args: argparse.Namespace) -> dict:
+def drive(stack: Stack, images: list[bytes], args: argparse.Namespace) -> dict:
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(args.concurrency) as pool:
-        answers = list(pool.map(lambda n: submit(service.url, images[n % len(images)], service.headers), range(args.jobs)))
+        answers = list(pool.map(lambda n: submit(stack.url, images[n % len(images)], AUTH), range(args.jobs)))
     submit_seconds = time.monotonic() - started
-    accepted = [job_id for status, job_id in answers if status == 202]
+    accepted = [job_id for status, job_id in answers if status == 202 and job_id]
     submit_errors = collections.Counter(str(status) if status else job_id for status, job_id in answers
                                         if status != 202)
 
@@ -214,7 +135,8 @@ def drive(service: Service, images: list[bytes], args: argparse.Namespace) -> di
     deadline = time.monotonic() + args.timeout
     with concurrent.futures.ThreadPoolExecutor(min(8, args.concurrency)) as pool:
         while pending and time.monotonic() < deadline:
-            for job_id, job in zip(pending, pool.map(lambda job_id: check(service.url, job_id, service.headers), pending)):
+            for job_id, job in zip(pending, pool.map(lambda job_id: check(stack.url, job_id, AUTH), pending),
+                                   strict=True):
                 if job is not None:
                     done[job_id] = job
             pending = [job_id for job_id in pending if job_id not in done]
@@ -246,8 +168,7 @@ def succeeded(report: dict) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    require_loopback(os.environ)
-    report = run(args, dict(os.environ))
+    report = run(args)
     if succeeded(report):
         shutil.rmtree(report.pop("logs"))  # kept, and named in the report, only when something went wrong
     print(json.dumps(report, indent=2))

@@ -1,0 +1,1 @@
+"""Starting, supervising, waiting for and stopping the service's processes."""
