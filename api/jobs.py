@@ -24,13 +24,20 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("jobs", __name__, url_prefix="/jobs")
 blueprint.before_request(require_owner)
 THUMBNAIL_MAX_AGE_SECONDS = 3600
+# What a client over its cap of waiting jobs is told to wait: jobs start in seconds to minutes.
+WAITING_RETRY_AFTER_SECONDS = 30
+
+
+def _absolute(path: str) -> str:
+    """A URL for the client: from PUBLIC_URL when set, never then from the request's Host."""
+    return urljoin(settings().public_url or request.url_root, path.lstrip("/"))
 
 
 def _job_response(job: core.Job, status: int = HTTPStatus.OK) -> Response:
     document = job.to_dict()
-    document["location"] = urljoin(request.url_root, job.location.lstrip("/"))
+    document["location"] = _absolute(job.location)
     for index, output in enumerate(document["outputs"]):
-        output["url"] = urljoin(request.url_root, output_path(job.id, index).lstrip("/"))
+        output["url"] = _absolute(output_path(job.id, index))
     response = jsonify(document)
     response.status_code = status
     return response
@@ -59,6 +66,14 @@ def submit():
         metrics.JOBS_REFUSED.labels(code=str(HTTPStatus.BAD_REQUEST.value)).inc()
         log.info("options refused", extra={"code": 400, "outcome": "refused", "reason": str(error)})
         return error_response(HTTPStatus.BAD_REQUEST, str(error), field=error.field)
+    cap = settings().max_waiting_jobs_per_owner
+    if backends().waiting.count(g.owner, cap) >= cap:
+        metrics.JOBS_REFUSED.labels(code=str(HTTPStatus.TOO_MANY_REQUESTS.value)).inc()
+        log.info("job refused: too many waiting", extra={"code": 429, "outcome": "refused"})
+        response = error_response(HTTPStatus.TOO_MANY_REQUESTS,
+                                  f"you have {cap} jobs waiting, the most allowed; submit more once some have started")
+        response.headers["Retry-After"] = str(WAITING_RETRY_AFTER_SECONDS)
+        return response
     try:
         upload = read_upload(request, settings().max_upload_bytes, settings().max_image_pixels)
     except HTTPException as error:
@@ -70,6 +85,7 @@ def submit():
     jobs = backends().jobs
     jobs.save_input(job.id, upload.stream, upload.content_type)
     jobs.save(job)
+    backends().waiting.add(job.owner, job.id)
     try:
         backends().queue_for(job.priority).send(job.id)
     except OutcomeUnknown as error:
@@ -78,6 +94,7 @@ def submit():
         log.warning("job queued, outcome unknown", extra={"job_id": job.id, "outcome": "unknown",
                                                           "reason": str(error)})
     except (core.TransientError, core.NotFound) as error:
+        backends().waiting.remove(job.owner, job.id)
         # NotFound: the queue itself is gone (an in-memory ElasticMQ that restarted): still a
         # service outage for the client, not a missing resource.
         log.warning("job not queued", extra={"job_id": job.id, "outcome": "unavailable", "reason": str(error)})
@@ -96,7 +113,7 @@ def submit():
         "height": upload.height, "bytes": upload.size, "duration_ms": round((time.perf_counter() - started) * 1000, 1),
     })
     response = _job_response(job, HTTPStatus.ACCEPTED)
-    response.headers["Location"] = urljoin(request.url_root, status_path(job.id).lstrip("/"))
+    response.headers["Location"] = _absolute(status_path(job.id))
     return response
 
 
@@ -167,5 +184,6 @@ def cancel(job_id: str):
         log.info("job deleted", extra={"job_id": job.id, "outcome": "deleted", "previous_status": previous})
         return Response(status=HTTPStatus.NO_CONTENT)
     backends().jobs.delete_data(job.id, len(job.outputs))
+    backends().waiting.remove(job.owner, job.id)
     log.info("job cancelled", extra={"job_id": job.id, "outcome": "cancelled", "previous_status": previous})
     return _job_response(job)

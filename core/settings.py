@@ -65,6 +65,11 @@ class Settings:
     webhook_backoff_seconds: float = 2.0
     # CIDR networks a callback may reach even though they are loopback/private (e.g. 127.0.0.1/32).
     webhook_allow_networks: tuple[str, ...] = ()
+    # The api's public base URL (https://thumbs.example.com/): Location and job URLs are built
+    # from it; empty: from the request's Host header (fine on a trusted network only).
+    public_url: str = ""
+    # Jobs an owner may have waiting (pending) at once; past it submissions get 429.
+    max_waiting_jobs_per_owner: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
@@ -109,6 +114,9 @@ class Settings:
             "webhook_attempts": _positive_int(environ, "WEBHOOK_ATTEMPTS", cls.webhook_attempts),
             "webhook_backoff_seconds": _positive_float(environ, "WEBHOOK_BACKOFF_SECONDS", cls.webhook_backoff_seconds),
             "webhook_allow_networks": _networks(environ, "WEBHOOK_ALLOW_NETWORKS"),
+            "public_url": _public_url(environ, "PUBLIC_URL"),
+            "max_waiting_jobs_per_owner": _positive_int(environ, "MAX_WAITING_JOBS_PER_OWNER",
+                                                        cls.max_waiting_jobs_per_owner),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]  # each value is parsed to its field's type above
@@ -272,6 +280,17 @@ def _networks(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
         except ValueError:
             raise ConfigurationError(f"{name} must list CIDR networks like 127.0.0.1/32, not {part!r}") from None
     return tuple(raw)
+
+
+def _public_url(environ: Mapping[str, str], name: str) -> str:
+    """An http(s) base URL with a host and no query or fragment; kept with one trailing slash."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return ""
+    url = urlparse(raw)
+    if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+        raise ConfigurationError(f"{name} must look like https://thumbs.example.com/, not {raw!r}")
+    return raw.rstrip("/") + "/"
 
 
 def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:

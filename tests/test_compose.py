@@ -1,7 +1,6 @@
 """docker compose cannot run here, so check that its file and the env files agree with the code."""
 
 import re
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -9,8 +8,8 @@ import yaml
 from dotenv import dotenv_values
 
 import core
+from tests.environment import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
 ENV_FILES = ["service.env", "localhost.env", "testing.env"]
@@ -22,7 +21,7 @@ OTHERS = {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "TEST_NAME_PREFIX"}
 
 def settings_variables() -> set[str]:
     """Every variable Settings.from_env reads, taken from its source."""
-    source = (ROOT / "storage" / "settings.py").read_text()
+    source = (ROOT / "core" / "settings.py").read_text()
     return set(re.findall(r'(?:_\w+\(\s*environ,|environ\.get\()\s*"([A-Z0-9_]+)"', source))
 
 

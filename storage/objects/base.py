@@ -63,3 +63,8 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def expire_after(self, prefix: str, days: int) -> None:
         """Have the store itself remove objects under prefix once they are `days` old."""
+
+    def list_keys(self, prefix: str, limit: int) -> list[tuple[str, float]]:
+        """Up to `limit` keys under prefix (a folder: ends with '/'), with when each was last
+        written (seconds since the epoch); in no promised order."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list keys")

@@ -72,13 +72,33 @@ class S3ObjectStore(ObjectStore):
         with translated_errors(f"deleting {key}"):
             self.client.delete_object(Bucket=self.bucket, Key=key)
 
+    def list_keys(self, prefix: str, limit: int) -> list[tuple[str, float]]:
+        with translated_errors(f"listing {prefix}"):
+            response = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=min(limit, 1000))
+        return [(item["Key"], item["LastModified"].timestamp()) for item in response.get("Contents", [])][:limit]
+
     def expire_after(self, prefix: str, days: int) -> None:
-        """An S3 lifecycle rule (MinIO and AWS apply them; expiry runs about daily)."""
+        """An S3 lifecycle rule (MinIO and AWS apply them; expiry runs about daily).
+
+        Merged into the bucket's configuration by its ID: the operator's own rules are kept,
+        and nothing is written when our rule is already there as it should be."""
         rule = {"ID": f"expire-{prefix.strip('/') or 'all'}", "Status": "Enabled", "Filter": {"Prefix": prefix},
                 "Expiration": {"Days": days}}
         with translated_errors(f"lifecycle of bucket {self.bucket}"):
+            try:
+                current = self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)
+            except botocore.exceptions.ClientError as error:
+                if error_code(error) != "NoSuchLifecycleConfiguration":
+                    raise
+                current = {}
+            rules = current.get("Rules", [])
+            ours = [existing for existing in rules if existing.get("ID") == rule["ID"]]
+            if len(ours) == 1 and _same_rule(ours[0], rule):
+                return
+            others = [existing for existing in rules if existing.get("ID") != rule["ID"]]
+            extra = {key: current[key] for key in ("TransitionDefaultMinimumObjectSize",) if key in current}
             self.client.put_bucket_lifecycle_configuration(
-                Bucket=self.bucket, LifecycleConfiguration={"Rules": [rule]})
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": [*others, rule]}, **extra)
 
     def lifecycle_rules(self) -> list[dict]:
         with translated_errors(f"lifecycle of bucket {self.bucket}"):
@@ -93,3 +113,8 @@ class S3ObjectStore(ObjectStore):
                 if keys:
                     self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
             self.client.delete_bucket(Bucket=self.bucket)
+
+
+def _same_rule(existing: dict, wanted: dict) -> bool:
+    """Whether a stored rule already does what ours asks (servers may add empty fields)."""
+    return all(existing.get(key) == value for key, value in wanted.items())

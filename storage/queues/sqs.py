@@ -8,6 +8,7 @@ from storage.queues.base import MAX_ENTRIES_PER_BATCH, MAX_MESSAGES_PER_RECEIVE,
 
 
 class SqsQueue(Queue):
+    empty_check_seconds = 1
     def __init__(self, client, name: str, visibility_timeout_seconds: int):
         self.client = client
         self.name = name
