@@ -183,6 +183,14 @@ class TestListing:
         assert all(before < modified < time.time() + 60 for modified in listed.values())
         assert objects.get(prefix + "a/input").modified == pytest.approx(listed[prefix + "a/input"], abs=1)
 
+    def test_list_keys_stops_at_its_limit(self, objects):
+        prefix = unique_key("limited") + "/"
+        for name in ("a", "b", "c"):
+            objects.put(prefix + name, b"", "application/octet-stream")
+        listed = objects.list_keys(prefix, 2)
+        assert len(listed) == 2 and {key for key, _ in listed} <= {prefix + name for name in "abc"}
+        assert len(objects.list_keys(prefix, 10)) == 3
+
     def test_an_empty_prefix_lists_nothing(self, objects):
         assert list(objects.list_objects(unique_key("nothing") + "/")) == []
 

@@ -141,23 +141,6 @@ class LocalObjectStore(ObjectStore):
             with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 path.unlink()
 
-    def list_keys(self, prefix: str, limit: int) -> list[tuple[str, float]]:
-        folder = self.path(prefix.strip("/"))
-        found: list[tuple[str, float]] = []
-        with _translated_errors(f"listing {prefix}"):
-            try:
-                entries = os.scandir(folder)
-            except (FileNotFoundError, NotADirectoryError):
-                return []
-            with entries:
-                for entry in entries:
-                    if len(found) >= limit:
-                        break
-                    if not entry.name.startswith(".") and entry.is_file():
-                        with contextlib.suppress(FileNotFoundError):
-                            found.append((f"{prefix.strip('/')}/{entry.name}", entry.stat().st_mtime))
-        return found
-
     def expire_after(self, prefix: str, days: int) -> None:
         """No lifecycle rules on a plain folder: sweep now for files older than `days`."""
         cutoff = time.time() - days * 86400

@@ -72,11 +72,6 @@ class S3ObjectStore(ObjectStore):
         with translated_errors(f"deleting {key}"):
             self.client.delete_object(Bucket=self.bucket, Key=key)
 
-    def list_keys(self, prefix: str, limit: int) -> list[tuple[str, float]]:
-        with translated_errors(f"listing {prefix}"):
-            response = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=min(limit, 1000))
-        return [(item["Key"], item["LastModified"].timestamp()) for item in response.get("Contents", [])][:limit]
-
     def expire_after(self, prefix: str, days: int) -> None:
         """An S3 lifecycle rule (MinIO and AWS apply them; expiry runs about daily).
 
