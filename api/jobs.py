@@ -17,7 +17,7 @@ from api.context import backends, settings
 from api.errors import RETRY_AFTER_SECONDS, error_response
 from api.options import read_options
 from api.uploads import read_upload
-from core.errors import InvalidOption
+from core.errors import InvalidOption, OutcomeUnknown
 from core.job import output_path, status_path
 
 log = logging.getLogger(__name__)
@@ -88,16 +88,24 @@ def submit():
     backends().waiting.add(job.owner, job.id)
     try:
         backends().queue_for(job.priority).send(job.id)
+    except OutcomeUnknown as error:
+        # The send may have gone through: the job stays pending and is answered 202, since a job
+        # whose message was lost is re-queued by the reconciler (README, "Delivery guarantees").
+        log.warning("job queued, outcome unknown", extra={"job_id": job.id, "outcome": "unknown",
+                                                          "reason": str(error)})
     except (core.TransientError, core.NotFound) as error:
         backends().waiting.remove(job.owner, job.id)
         # NotFound: the queue itself is gone (an in-memory ElasticMQ that restarted): still a
         # service outage for the client, not a missing resource.
         log.warning("job not queued", extra={"job_id": job.id, "outcome": "unavailable", "reason": str(error)})
-        job.fail(HTTPStatus.SERVICE_UNAVAILABLE, "the queue was unavailable; submit the image again")
-        jobs.save(job)
-        response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, "queue unavailable; try again shortly", job=job.id)
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        job = _fail_unless_moved_on(job.id)
+        if job.status is core.JobStatus.FAILED:
+            response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, "queue unavailable; try again shortly",
+                                      job=job.id)
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        # A thumbnailer got the message after all (the send failed only on its way back).
+        log.info("job queued after all", extra={"job_id": job.id, "status": job.status.value})
     metrics.JOBS_ACCEPTED.inc()
     metrics.UPLOAD_BYTES.observe(upload.size)
     log.info("job accepted", extra={
@@ -107,6 +115,22 @@ def submit():
     response = _job_response(job, HTTPStatus.ACCEPTED)
     response.headers["Location"] = _absolute(status_path(job.id))
     return response
+
+
+def _fail_unless_moved_on(job_id: str) -> core.Job:
+    """Mark a job whose message could not be sent `failed` 503, unless a thumbnailer already
+    took it on (the send did reach the queue): then the stored state stands, whatever it is."""
+
+    def fail_if_pending(job: core.Job) -> bool:
+        if job.status is not core.JobStatus.PENDING:
+            return False
+        job.fail(HTTPStatus.SERVICE_UNAVAILABLE, "the queue was unavailable; submit the image again")
+        return True
+
+    try:
+        return backends().jobs.update(job_id, fail_if_pending)
+    except core.Conflict:  # it kept changing: a thumbnailer is at work on it; answer what is there
+        return backends().jobs.load(job_id)
 
 
 @blueprint.get("/<job_id>")

@@ -15,6 +15,12 @@ class TransientError(ThumbnailsError):
     """A dependency is unreachable or overloaded; the same call may work later."""
 
 
+class OutcomeUnknown(TransientError):
+    """A request was sent but no answer came (a read timeout, a connection closed mid-call): it
+    may or may not have taken effect. A send in this state is not a failure: the message may be
+    queued, and the reconciler ends the job if it was not."""
+
+
 class PermissionDenied(TransientError):
     """The cloud refused these credentials an action (IAM): `action` names it, e.g. s3:PutObject.
 

@@ -43,6 +43,10 @@ class Settings:
     allow_anonymous: bool = False
     retention_seconds: int = 7 * 24 * 3600
     storage_grace_seconds: int = 60
+    # A job unfinished and unwritten this long has lost its message: the reconciler sends it
+    # again (README, "Delivery guarantees", says why 15 minutes); sweeps run this often at most.
+    reconcile_after_seconds: int = 900
+    reconcile_interval_seconds: int = 300
     rate_limit_per_minute: int = 600
     metrics_port: int = 0
     data_dir: str = DEFAULT_DATA_DIR
@@ -93,6 +97,9 @@ class Settings:
             "allow_anonymous": _boolean(environ, "ALLOW_ANONYMOUS", False),
             "retention_seconds": _positive_int(environ, "RETENTION_SECONDS", cls.retention_seconds),
             "storage_grace_seconds": _positive_int(environ, "STORAGE_GRACE_SECONDS", cls.storage_grace_seconds),
+            "reconcile_after_seconds": _positive_int(environ, "RECONCILE_AFTER_SECONDS", cls.reconcile_after_seconds),
+            "reconcile_interval_seconds": _positive_int(environ, "RECONCILE_INTERVAL_SECONDS",
+                                                        cls.reconcile_interval_seconds),
             "rate_limit_per_minute": _positive_int(environ, "RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
             "metrics_port": _positive_int(environ, "THUMBNAILER_METRICS_PORT", 0),
             "data_dir": str(data_dir),

@@ -10,7 +10,7 @@ import botocore.config
 import botocore.exceptions
 import botocore.session
 
-from core.errors import Conflict, NotFound, PermissionDenied, ThumbnailsError, TransientError
+from core.errors import Conflict, NotFound, OutcomeUnknown, PermissionDenied, ThumbnailsError, TransientError
 
 # Retries (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE), endpoints and region are left to
 # botocore, which reads them from the environment; only what it cannot read is set.
@@ -90,8 +90,11 @@ def translated_errors(what: str):
     except botocore.exceptions.NoCredentialsError as error:
         raise PermissionDenied(f"{what}: {error} (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
                                f"AWS_PROFILE, or a role: see the README's Production on AWS)") from error
+    except (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError) as error:
+        # The request went out and no answer came back: it may have been carried out.
+        raise OutcomeUnknown(f"{what}: no answer: {error}") from error
     except botocore.exceptions.BotoCoreError as error:
-        # Connection refused, timeouts, closed connections: worth trying again later.
+        # Connection refused, connect timeouts: the request never arrived; worth trying again later.
         raise TransientError(f"{what}: {error}") from error
 
 

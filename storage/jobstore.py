@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import BinaryIO
 
 from core.errors import Conflict, InvalidJob, NotFound
@@ -10,8 +12,10 @@ from core.job import Job, parse_job_id
 from core.outputs import HARD_MAX_OUTPUTS
 from storage.objects.base import ObjectStore, StoredObject
 
+log = logging.getLogger(__name__)
 JOB_CONTENT_TYPE = "application/json"
 PREFIX = "jobs/"
+DOCUMENT_SUFFIX = "/job.json"
 SECONDS_PER_DAY = 86400
 # A job read, changed and written this many times over, losing each time to another writer, is
 # left to the caller: something is rewriting it in a loop.
@@ -19,7 +23,7 @@ MAX_UPDATE_ATTEMPTS = 5
 
 
 def job_key(job_id: str) -> str:
-    return f"{PREFIX}{parse_job_id(job_id)}/job.json"
+    return f"{PREFIX}{parse_job_id(job_id)}{DOCUMENT_SUFFIX}"
 
 
 def input_key(job_id: str) -> str:
@@ -40,6 +44,9 @@ class JobStore:
 
     def __init__(self, objects: ObjectStore):
         self.objects = objects
+        # Ids of jobs seen finished: a finished job never changes status again, so the
+        # reconciler's sweeps read each finished document at most once per process.
+        self._seen_finished: set[str] = set()
 
     def save(self, job: Job) -> None:
         """Write the document; a job that was loaded is written only if nobody changed it since.
@@ -76,6 +83,34 @@ class JobStore:
         job = Job.from_json(stored.data)
         job.version = stored.version or None
         return job
+
+    def unfinished_before(self, cutoff: datetime) -> Iterator[Job]:
+        """Jobs not finished (pending or processing) whose document was last written before
+        cutoff, each with the version it was read at, so that a rescue is a conditional write.
+
+        On an object store this lists every key under jobs/ (one call per thousand objects) and
+        reads the documents older than cutoff that were not seen finished before: the cost of a
+        sweep grows with the jobs kept. A database keeps an index on (status, updated) and answers
+        it with one query.
+        """
+        limit = cutoff.timestamp()
+        for listed in self.objects.list_objects(PREFIX):
+            job_id = listed.key[len(PREFIX):-len(DOCUMENT_SUFFIX)]
+            if not listed.key.endswith(DOCUMENT_SUFFIX) or listed.modified >= limit or job_id in self._seen_finished:
+                continue
+            try:
+                stored = self.objects.get(listed.key)
+                job = Job.from_json(stored.data)
+            except NotFound:
+                continue  # deleted since it was listed
+            except InvalidJob as error:
+                log.warning("skipping a corrupt job document", extra={"key": listed.key, "reason": str(error)})
+                continue
+            if job.status.is_terminal:
+                self._seen_finished.add(job.id)
+            elif stored.modified is not None and stored.modified < limit:
+                job.version = stored.version or None
+                yield job
 
     def save_input(self, job_id: str, data: bytes | BinaryIO, content_type: str) -> None:
         self.objects.put(input_key(job_id), data, content_type)

@@ -164,6 +164,37 @@ class TestConditionalWrites:
         with pytest.raises(core.NotFound):
             objects.put(key, b"two", "text/plain", only_if=version)
 
+    def test_of_two_writers_creating_a_key_only_if_absent_one_wins(self, objects):
+        key = unique_key("lease")
+        objects.put(key, b"first", "text/plain", only_if_absent=True)
+        with pytest.raises(core.Conflict):
+            objects.put(key, b"second", "text/plain", only_if_absent=True)
+        assert objects.get(key).data == b"first"
+
+
+class TestListing:
+    def test_lists_every_key_under_a_prefix_with_when_it_was_written(self, objects):
+        prefix = unique_key("listed") + "/"
+        before = time.time() - 60  # the store's clock may differ from ours a little
+        for key in ("a/job.json", "a/input", "b/job.json"):
+            objects.put(prefix + key, b"x", "text/plain")
+        objects.put(unique_key("elsewhere"), b"x", "text/plain")
+        listed = {item.key: item.modified for item in objects.list_objects(prefix)}
+        assert set(listed) == {prefix + key for key in ("a/job.json", "a/input", "b/job.json")}
+        assert all(before < modified < time.time() + 60 for modified in listed.values())
+        assert objects.get(prefix + "a/input").modified == pytest.approx(listed[prefix + "a/input"], abs=1)
+
+    def test_list_keys_stops_at_its_limit(self, objects):
+        prefix = unique_key("limited") + "/"
+        for name in ("a", "b", "c"):
+            objects.put(prefix + name, b"", "application/octet-stream")
+        listed = objects.list_keys(prefix, 2)
+        assert len(listed) == 2 and {key for key, _ in listed} <= {prefix + name for name in "abc"}
+        assert len(objects.list_keys(prefix, 10)) == 3
+
+    def test_an_empty_prefix_lists_nothing(self, objects):
+        assert list(objects.list_objects(unique_key("nothing") + "/")) == []
+
 
 class TestExpiry:
     @ON_EACH_AWS_BACKEND

@@ -25,6 +25,7 @@ from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS
 from thumbnailer import metrics
 from thumbnailer.acks import MAX_ACK_DELAY_SECONDS, Acknowledger
 from thumbnailer.heartbeat import Heartbeat
+from thumbnailer.reconciler import Reconciler
 from thumbnailer.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class Worker:
         self.queue = backends.inbox  # every priority, high first (storage.queues.priority)
         self.acks = Acknowledger(self.queue)
         self.webhooks = WebhookSender(backends.jobs, settings)
+        self.reconciler = Reconciler(backends, settings, on_failed=self.webhooks.send)
         self.max_receives = settings.max_receives
         self.grace_seconds = settings.storage_grace_seconds
         self.retention_seconds = settings.retention_seconds
@@ -141,6 +143,7 @@ class Worker:
                 if burst:
                     break
                 self._sweep_if_due()
+                self.reconciler.sweep_if_due()
             elif not messages and burst:
                 wait(list(self._in_flight), timeout=MAX_ACK_DELAY_SECONDS, return_when=FIRST_COMPLETED)
             for message in messages:
@@ -295,6 +298,8 @@ class Worker:
             self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")
             return
 
+        # One line per render: duplicate renders (at-least-once) are counted from these.
+        log.info("rendering", extra={"receive_count": message.receive_count, "rescues": job.rescues})
         # Identical outputs are rendered once and stored under each of their indexes.
         distinct = tuple(dict.fromkeys(job.outputs))
         try:

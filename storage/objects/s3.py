@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import botocore.exceptions
 
 from core.errors import NotFound
 from storage.aws import error_code, translated_errors
-from storage.objects.base import ObjectStore, StoredObject
+from storage.objects.base import ListedObject, ObjectStore, StoredObject
 
 
 class S3ObjectStore(ObjectStore):
@@ -39,12 +40,15 @@ class S3ObjectStore(ObjectStore):
         with translated_errors(f"bucket {self.bucket}"):
             self.client.head_bucket(Bucket=self.bucket)
 
-    def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None) -> str:
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None,
+            only_if_absent: bool = False) -> str:
         # One PutObject for a (seekable) file too: botocore streams it in small blocks, so
         # nothing is held whole in memory, and there are no transfer threads or multipart
         # chunk buffers (upload_fileobj's) per upload. S3 takes up to 5 GiB in one PUT.
         body = bytes(data) if isinstance(data, (bytearray, memoryview)) else data
         condition = {} if only_if is None else {"IfMatch": only_if}
+        if only_if_absent:
+            condition["IfNoneMatch"] = "*"
         with translated_errors(f"writing {key}"):
             response = self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
                                               **condition)
@@ -54,16 +58,19 @@ class S3ObjectStore(ObjectStore):
         with translated_errors(f"reading {key}"):
             response = self.client.get_object(Bucket=self.bucket, Key=key)
             return StoredObject(response["Body"].read(), response.get("ContentType", "application/octet-stream"),
-                                response.get("ETag", ""))
+                                response.get("ETag", ""), response["LastModified"].timestamp())
+
+    def list_objects(self, prefix: str) -> Iterator[ListedObject]:
+        """ListObjectsV2, a thousand keys a call."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        with translated_errors(f"listing {prefix}"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield ListedObject(item["Key"], item["LastModified"].timestamp())
 
     def delete(self, key: str) -> None:
         with translated_errors(f"deleting {key}"):
             self.client.delete_object(Bucket=self.bucket, Key=key)
-
-    def list_keys(self, prefix: str, limit: int) -> list[tuple[str, float]]:
-        with translated_errors(f"listing {prefix}"):
-            response = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=min(limit, 1000))
-        return [(item["Key"], item["LastModified"].timestamp()) for item in response.get("Contents", [])][:limit]
 
     def expire_after(self, prefix: str, days: int) -> None:
         """An S3 lifecycle rule (MinIO and AWS apply them; expiry runs about daily).
