@@ -21,6 +21,8 @@ def healthz():
 def readyz():
     """Ready when both the object store and the queue answer; say which one does not."""
     checks = {"storage": backends().objects.ping, "queue": backends().inbox.ping}
+    if backends().jobs.history:
+        checks["jobs"] = backends().jobs.ping  # the job database
     results = {}
     for name, ping in checks.items():
         try:

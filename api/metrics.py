@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily
 import core
 import storage
 from api.context import backends
+from api.history import JobGauges
 
 JOBS_ACCEPTED = Counter("thumbnails_jobs_accepted_total", "Jobs accepted by the api.")
 JOBS_REFUSED = Counter("thumbnails_uploads_refused_total", "Uploads refused, by HTTP status.", ["code"])
@@ -56,4 +57,5 @@ def metrics():
         registry = REGISTRY
     queue_registry = CollectorRegistry()
     queue_registry.register(QueueDepth(backends().inbox))  # all priorities together
+    queue_registry.register(JobGauges(backends().jobs))
     return Response(generate_latest(registry) + generate_latest(queue_registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,4 @@
-"""`thumbnails` (or `python -m cli`): serve, submit, status, api, worker."""
+"""`thumbnails` (or `python -m cli`): serve, submit, status, jobs, cancel, download, api, worker, ..."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import core
+from cli import history
 from core import priorities
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -53,6 +54,8 @@ def build_parser(environ) -> argparse.ArgumentParser:
     status.add_argument("--url", default=default_url, help=url_help)
     status.add_argument("--key", default=default_key, help=key_help)
 
+    history.add_commands(commands, default_url, default_key)
+
     keys = commands.add_parser("keys", help="make API keys, show webhook signing secrets (see thumbnails-keys)")
     keys.add_argument("action", choices=["create", "webhook-secret"])
     keys.add_argument("owner")
@@ -80,6 +83,8 @@ def main(argv: list[str] | None = None, environ=None) -> int:
                                                       ("callback_url", args.callback_url)) if value}
             return commands.submit(client, args.image, args.output, args.wait, fields)
         return commands.status(client, args.job_id)
+    if args.command in history.COMMANDS:
+        return history.run(args, environ)
     if args.command == "keys":
         from cli.keys import main as keys_main
 

@@ -6,7 +6,7 @@ import json
 import secrets
 import urllib.error
 import urllib.request
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from core.errors import ThumbnailsError
 
@@ -60,6 +60,28 @@ class ApiClient:
     def thumbnail(self, job_id: str) -> tuple[bytes, str]:
         """The thumbnail's bytes and content type."""
         return self._request("GET", f"/jobs/{quote(job_id, safe='')}/thumbnail")
+
+    def jobs(self, **filters) -> dict:
+        """One page of the caller's jobs: {"jobs": [...], "next": cursor or None}."""
+        query = urlencode({name: value for name, value in filters.items() if value is not None}, doseq=True)
+        return self._json(self._request("GET", "/jobs" + (f"?{query}" if query else ""))[0])
+
+    def cancel(self, job_id: str) -> dict | None:
+        """The cancelled job, or None when a finished job was deleted (204)."""
+        body, _ = self._request("DELETE", f"/jobs/{quote(job_id, safe='')}")
+        return self._job_document(body) if body else None
+
+    def output(self, job_id: str, index: int) -> tuple[bytes, str]:
+        return self._request("GET", f"/jobs/{quote(job_id, safe='')}/outputs/{int(index)}")
+
+    def _json(self, body: bytes) -> dict:
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise ClientError(f"{self.base_url} did not answer with JSON; is it a thumbnails api?")
+        return document
 
     def _request(self, method: str, path: str, body: bytes | None = None,
                  headers: dict | None = None) -> tuple[bytes, str]:

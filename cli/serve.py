@@ -39,7 +39,8 @@ class Serve:
         self.port = port
         self.thumbnailers = thumbnailers
         # Children get the resolved URLs, so they agree on one data folder whatever their cwd.
-        self.environ = dict(environ, STORAGE_URL=settings.storage_url, QUEUE_URL=settings.queue_url)
+        self.environ = dict(environ, STORAGE_URL=settings.storage_url, QUEUE_URL=settings.queue_url,
+                            JOBS_URL=settings.jobs_url or "objects")
         self.new_key: str | None = None
 
     @property

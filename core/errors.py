@@ -36,6 +36,10 @@ class Conflict(ThumbnailsError):
     """A conditional write lost: someone changed the object since it was read; read it again."""
 
 
+class HistoryUnavailable(ThumbnailsError):
+    """The configured job store keeps no queryable history (job documents in the object store)."""
+
+
 class InvalidJob(ThumbnailsError):
     """A job document or transition breaks the job model's rules."""
 

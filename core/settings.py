@@ -1,9 +1,14 @@
 """Environment -> one frozen Settings object -> the constructors that need it.
 
 Backends are chosen by two URLs: STORAGE_URL (`file:///abs/dir` or `s3://bucket`) and
-QUEUE_URL (`sqlite:///abs/file.db`, `sqs://name` or an SQS queue URL). With neither set, the
-embedded pair lives under DATA_DIR (default `./data`). One set without the other is an error:
+QUEUE_URL (`sqlite:///abs/file.db`, `sqs://name`, an SQS queue URL or
+`postgresql://user@host/db?queue=name`). With neither set, the embedded pair lives under DATA_DIR
+(default `./data`). One set without the other is an error:
 falling back to local storage for the other would split the api and thumbnailers apart.
+
+Job records: JOBS_URL (`sqlite:///abs/jobs.db`, `postgresql://user@host/db`, or `objects` for
+JSON documents in the object store beside each job's data, the design's original layout, which
+keeps no queryable history). Unset: SQLite in DATA_DIR for the embedded pair, `objects` otherwise.
 
 Endpoints, region, credentials and retries are not here: botocore reads its own
 variables (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_SQS, AWS_DEFAULT_REGION,
@@ -17,7 +22,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 from core import priorities
 from core.errors import ConfigurationError
@@ -26,13 +31,17 @@ from core.outputs import HARD_MAX_OUTPUTS
 MIB = 1024 * 1024
 DEFAULT_DATA_DIR = "data"
 STORAGE_SCHEMES = ("file", "s3")
-QUEUE_SCHEMES = ("sqlite", "sqs", "http", "https")
+QUEUE_SCHEMES = ("sqlite", "sqs", "http", "https", "postgresql")
+JOBS_SCHEMES = ("sqlite", "postgresql")
+DEFAULT_POSTGRES_QUEUE = "thumbnails"
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
     storage_url: str
     queue_url: str
+    # Where job records live: a database URL, or "" for documents in the object store.
+    jobs_url: str = ""
     s3_addressing_style: str = "auto"
     max_upload_bytes: int = 50 * MIB
     max_image_pixels: int = 100_000_000
@@ -76,8 +85,10 @@ class Settings:
         """Read every setting; explicit keyword arguments beat the environment."""
         storage_url, queue_url = _optional(environ, "STORAGE_URL"), _optional(environ, "QUEUE_URL")
         data_dir = _directory(environ, "DATA_DIR", DEFAULT_DATA_DIR)
+        jobs_url = _optional(environ, "JOBS_URL")
         if not storage_url and not queue_url:
             storage_url, queue_url = embedded_urls(data_dir)
+            jobs_url = jobs_url or f"sqlite://{(data_dir / 'jobs.db').as_posix()}"
         elif not storage_url:
             raise ConfigurationError(f"STORAGE_URL is not set, but QUEUE_URL is ({queue_url}); set both or neither")
         elif not queue_url:
@@ -85,6 +96,7 @@ class Settings:
         values = {
             "storage_url": storage_url,
             "queue_url": queue_url,
+            "jobs_url": "" if jobs_url == "objects" else jobs_url,
             "s3_addressing_style": _choice(environ, "S3_ADDRESSING_STYLE", ("auto", "path", "virtual"), "auto"),
             "max_upload_bytes": _positive_int(environ, "MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             "max_image_pixels": _positive_int(environ, "MAX_IMAGE_PIXELS", cls.max_image_pixels),
@@ -131,8 +143,11 @@ class Settings:
             self.storage_path
         if self.queue_backend == "sqs":
             self.queue_name
+        elif self.queue_backend == "postgresql":
+            self.postgres_queue
         else:
             self.queue_path
+        self.jobs_backend
         for priority in (priorities.HIGH, priorities.LOW):
             self.priority_queue_url(priority)
         if self.max_outputs > HARD_MAX_OUTPUTS:
@@ -150,13 +165,15 @@ class Settings:
                 raise ConfigurationError(f"{name} must use the same kind of queue as QUEUE_URL, not {explicit!r}")
             probe = dataclasses.replace(self, queue_url=explicit, queue_url_high="", queue_url_low="")
             try:
-                probe.queue_path if probe.queue_backend == "sqlite" else probe.queue_name
+                probe.validate()
             except ConfigurationError as error:
                 raise ConfigurationError(str(error).replace("QUEUE_URL", name, 1)) from None
             return explicit
         if self.queue_backend == "sqlite":
             path = self.queue_path
             return f"sqlite://{path.with_name(f'{path.stem}-{priority}{path.suffix}').as_posix()}"
+        if self.queue_backend == "postgresql":
+            return _with_query(self.queue_url, queue=f"{self.postgres_queue[1]}-{priority}")
         url = urlparse(self.queue_url)
         if url.scheme == "sqs":
             return f"sqs://{url.netloc}-{priority}"
@@ -174,14 +191,39 @@ class Settings:
 
     @property
     def queue_backend(self) -> str:
-        """'sqlite' or 'sqs'."""
+        """'sqlite', 'sqs' or 'postgresql'."""
         scheme = urlparse(self.queue_url).scheme
         if scheme not in QUEUE_SCHEMES:
             raise ConfigurationError(
-                f"QUEUE_URL must look like sqs://queue-name, an SQS queue URL or sqlite:///absolute/file.db, "
-                f"not {self.queue_url!r}"
+                f"QUEUE_URL must look like sqs://queue-name, an SQS queue URL, sqlite:///absolute/file.db "
+                f"or postgresql://user@host/database?queue=name, not {self.queue_url!r}"
             )
-        return "sqlite" if scheme == "sqlite" else "sqs"
+        return scheme if scheme in ("sqlite", "postgresql") else "sqs"
+
+    @property
+    def jobs_backend(self) -> str:
+        """'objects' (documents in the object store), 'sqlite' or 'postgresql'."""
+        if not self.jobs_url:
+            return "objects"
+        scheme = urlparse(self.jobs_url).scheme
+        if scheme == "sqlite":
+            _local_path(self.jobs_url, "sqlite", "JOBS_URL", "sqlite:///absolute/jobs.db")
+        elif scheme != "postgresql" or not urlparse(self.jobs_url).netloc:
+            raise ConfigurationError(f"JOBS_URL must look like sqlite:///absolute/jobs.db, "
+                                     f"postgresql://user@host/database or objects, not {self.jobs_url!r}")
+        return scheme
+
+    @property
+    def postgres_queue(self) -> tuple[str, str]:
+        """(database URL, queue name) of a postgresql://...?queue=name queue."""
+        url = urlparse(self.queue_url)
+        query = parse_qs(url.query)
+        names = query.pop("queue", [DEFAULT_POSTGRES_QUEUE])
+        if url.scheme != "postgresql" or not url.netloc or len(names) != 1 or not names[0].strip() \
+                or len(names[0]) > 80:
+            raise ConfigurationError(
+                f"QUEUE_URL must look like postgresql://user@host/database?queue=name, not {self.queue_url!r}")
+        return url._replace(query=urlencode(query, doseq=True)).geturl(), names[0]
 
     @property
     def processes(self) -> int:
@@ -225,6 +267,13 @@ class Settings:
 def embedded_urls(data_dir: Path) -> tuple[str, str]:
     """The embedded pair under one data folder: objects in a folder, the queue in SQLite."""
     return (data_dir / "objects").as_uri(), f"sqlite://{(data_dir / 'queue.db').as_posix()}"
+
+
+def _with_query(url: str, **values: str) -> str:
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    query.update({key: [value] for key, value in values.items()})
+    return parsed._replace(query=urlencode(query, doseq=True)).geturl()
 
 
 def _local_path(value: str, scheme: str, name: str, example: str) -> Path:

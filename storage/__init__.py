@@ -8,12 +8,12 @@ import functools
 from core import priorities
 from core.errors import PermissionDenied, TransientError
 from core.settings import Settings
-from storage.jobstore import JobStore
+from storage.jobstore import DocumentJobStore, JobStore
 from storage.objects.base import ObjectStore
 from storage.queues.base import Message, Queue
 from storage.waiting import WaitingJobs
 
-__all__ = ["Backends", "JobStore", "Message", "ObjectStore", "Queue", "connect"]
+__all__ = ["Backends", "DocumentJobStore", "JobStore", "Message", "ObjectStore", "Queue", "connect"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,10 +24,11 @@ class Backends:
     queue: Queue  # the normal-priority queue: what callers that know no priority use
     high: Queue | None = None
     low: Queue | None = None
+    job_store: JobStore | None = None  # None: job documents in the object store
 
     @functools.cached_property
     def jobs(self) -> JobStore:
-        return JobStore(self.objects)
+        return self.job_store if self.job_store is not None else DocumentJobStore(self.objects)
 
     @functools.cached_property
     def waiting(self) -> WaitingJobs:
@@ -56,7 +57,7 @@ class Backends:
         started during a storage outage still creates its queue; the first failure is raised,
         a refused permission before an outage (the one a caller must not wait out)."""
         failures = []
-        backends: list[ObjectStore | Queue] = [self.objects, *self.queues]
+        backends: list[ObjectStore | JobStore | Queue] = [self.objects, self.jobs, *self.queues]
         for backend in backends:
             try:
                 backend.ensure()
@@ -67,10 +68,20 @@ class Backends:
 
 
 def connect(settings: Settings) -> Backends:
-    """Build the object store and queue that the settings' URLs name."""
-    return Backends(_object_store(settings), _queue(settings, settings.queue_url),
+    """Build the object store, job store and queues that the settings' URLs name."""
+    objects = _object_store(settings)
+    return Backends(objects, _queue(settings, settings.queue_url),
                     _queue(settings, settings.priority_queue_url(priorities.HIGH)),
-                    _queue(settings, settings.priority_queue_url(priorities.LOW)))
+                    _queue(settings, settings.priority_queue_url(priorities.LOW)),
+                    _job_store(settings, objects))
+
+
+def _job_store(settings: Settings, objects: ObjectStore) -> JobStore:
+    if settings.jobs_backend == "objects":
+        return DocumentJobStore(objects)
+    from storage.sqljobs import SqlJobStore
+
+    return SqlJobStore(objects, settings.jobs_url)
 
 
 def _object_store(settings: Settings) -> ObjectStore:
@@ -90,6 +101,10 @@ def _queue(settings: Settings, url: str) -> Queue:
         from storage.queues.sqlite import SqliteQueue
 
         return SqliteQueue(settings.queue_path, settings.visibility_timeout_seconds)
+    if settings.queue_backend == "postgresql":
+        from storage.queues.postgres import PostgresQueue
+
+        return PostgresQueue(*settings.postgres_queue, settings.visibility_timeout_seconds)
     from storage.aws import make_client
     from storage.queues.sqs import SqsQueue
 

@@ -21,6 +21,7 @@ from storage.queues.sqs import SqsQueue
 from tests import environment
 from tests.environment import ALICE, ROOT, RUN_ID
 from tests.moto_server import Target
+from tests.databases import postgres_url  # noqa: F401  (a fixture)
 
 environment.apply()
 

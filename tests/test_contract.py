@@ -18,6 +18,7 @@ import storage
 from storage.aws import make_client
 from storage.objects.local import LocalObjectStore
 from storage.objects.s3 import S3ObjectStore
+from storage.queues.postgres import PostgresQueue
 from storage.queues.sqlite import SqliteQueue
 from storage.queues.sqs import SqsQueue
 from tests.environment import RUN_ID
@@ -53,31 +54,37 @@ def use_moto(request, monkeypatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def queue_spec(kind: str, tmp_path) -> tuple[str, str]:
+def queue_spec(kind: str, tmp_path, database_url: str = "") -> tuple[str, ...]:
     """A picklable description of a fresh queue, so other processes can open the same one."""
     if kind == "sqlite":
         return kind, str(tmp_path / f"queue-{next(_names)}.db")
+    if kind == "postgresql":
+        return kind, f"contract-{next(_names)}", database_url
     return kind, f"{RUN_ID}-contract-{next(_names)}"
 
 
-def open_queue(spec: tuple[str, str], visibility_timeout_seconds: int) -> storage.Queue:
-    kind, where = spec
+def open_queue(spec: tuple[str, ...], visibility_timeout_seconds: int) -> storage.Queue:
+    kind, where, *rest = spec
     if kind == "sqlite":
         return SqliteQueue(where, visibility_timeout_seconds)
+    if kind == "postgresql":
+        return PostgresQueue(rest[0], where, visibility_timeout_seconds)
     return SqsQueue(make_client("sqs"), where, visibility_timeout_seconds)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("sqs", marks=ON_SERVERS), pytest.param("moto", marks=moto)])
+@pytest.fixture(params=["sqlite", pytest.param("sqs", marks=ON_SERVERS), pytest.param("postgresql", marks=ON_SERVERS),
+                        pytest.param("moto", marks=moto)])
 def queue_factory(request, tmp_path, monkeypatch):
     """Make queues of this backend with a chosen visibility timeout; SQS ones are deleted afterwards."""
     if request.param == "sqs":
         request.getfixturevalue("servers")
     elif request.param == "moto":
         use_moto(request, monkeypatch)
+    database_url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else ""
     made = []
 
     def make(visibility_timeout_seconds: int = LONG_VISIBILITY_SECONDS):
-        spec = queue_spec(request.param, tmp_path)
+        spec = queue_spec(request.param, tmp_path, database_url)
         queue = open_queue(spec, visibility_timeout_seconds)
         queue.ensure()
         made.append(queue)
@@ -85,7 +92,7 @@ def queue_factory(request, tmp_path, monkeypatch):
 
     yield make
     for queue in made:
-        if isinstance(queue, SqsQueue):
+        if isinstance(queue, (SqsQueue, PostgresQueue)):
             queue.delete_queue()
 
 
@@ -236,7 +243,7 @@ class TestLocalObjectStore:
         assert list(tmp_path.rglob("*")) == [tmp_path / "objects"]
 
     def test_a_job_id_that_is_not_a_uuid_never_reaches_the_disk(self, tmp_path):
-        jobs = storage.JobStore(LocalObjectStore(tmp_path))
+        jobs = storage.DocumentJobStore(LocalObjectStore(tmp_path))
         with pytest.raises(core.NotFound):
             jobs.load("../../etc/passwd")
 
@@ -355,7 +362,7 @@ class TestQueueContract:
         assert sorted(received) == sorted(sent), "a message was handed out twice, or lost"
 
 
-def drain(spec: tuple[str, str]) -> list[str]:
+def drain(spec: tuple[str, ...]) -> list[str]:
     """One consumer process: take messages one by one, without deleting, until none is left."""
     queue = open_queue(spec, LONG_VISIBILITY_SECONDS)
     received = []

@@ -12,6 +12,7 @@ import pytest
 import core
 from core.render import render
 from tests import images, processes
+from tests.databases import settings_on_each_job_store  # noqa: F401  (every test on every job store)
 from tests.jobs import submit_directly
 from tests.waiting import wait_for_terminal
 

@@ -12,6 +12,7 @@ import pytest
 import core
 import storage
 from tests import images
+from tests.databases import settings_on_each_job_store  # noqa: F401  (every test on every job store)
 from tests.jobs import messages_left, receive_until, submit_directly
 from thumbnailer import worker as worker_module
 from thumbnailer.heartbeat import Heartbeat

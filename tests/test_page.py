@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests import images
+from tests.environment import ALICE_KEY, alice_http
 from tests.embedded import EmbeddedService
 from tests.environment import ALICE_KEY
 
@@ -62,7 +63,7 @@ def test_an_image_and_a_text_file_give_a_thumbnail_and_an_error(page, tmp_path):
     assert thumbnail.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [100, 50]
     link = done.locator("a.preview")
     assert link.get_attribute("href").startswith("blob:")  # fetched with the key, shown from memory
-    assert link.get_attribute("download").endswith(".jpg")
+    assert link.get_attribute("download") == "photo.thumbnail.jpg"  # named after the upload
 
     refused = card(page, "notes.txt")
     expect(refused).to_have_attribute("data-status", "error", timeout=WAIT_MS)
@@ -99,3 +100,34 @@ def test_without_a_key_the_page_says_to_enter_one(page, tmp_path):
 def test_the_key_is_remembered_by_the_browser(page):
     page.reload()
     assert page.input_value("#key") == ALICE_KEY
+
+
+def test_history_is_shown_after_a_reload(page, tmp_path):
+    photo = tmp_path / "kept.jpg"
+    photo.write_bytes(images.jpeg(400, 200))
+    page.set_input_files("#files", [str(photo)])
+    uploaded = card(page, "kept.jpg")
+    expect(uploaded).to_have_attribute("data-status", "complete", timeout=WAIT_MS)
+    assert uploaded.locator("a.preview").get_attribute("download") == "kept.thumbnail.jpg"
+    job_id = uploaded.get_attribute("data-job")
+
+    page.reload()
+
+    again = page.locator(f'li.job[data-job="{job_id}"]')
+    expect(again).to_have_attribute("data-status", "complete", timeout=WAIT_MS)
+    thumbnail = again.locator("img.thumbnail")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle())
+    assert page.locator("li.job").count() == page.locator("li.job[data-history]").count()  # no duplicates
+
+
+def test_older_jobs_come_a_page_at_a_time(page, service):
+    for _ in range(21):  # more than one page of 20, whatever the other tests left
+        response = alice_http.post(f"{service.url}/jobs", files={"image": ("p.jpg", images.jpeg(40, 20))}, timeout=30)
+        assert response.status_code == 202
+    page.reload()
+    expect(page.locator("li.job[data-history]")).to_have_count(20, timeout=WAIT_MS)
+    more = page.locator("#more")
+    expect(more).to_be_visible()
+    more.focus()
+    page.keyboard.press("Enter")  # reachable from the keyboard
+    expect(page.locator("li.job[data-history]")).not_to_have_count(20, timeout=WAIT_MS)

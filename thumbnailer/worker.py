@@ -173,7 +173,7 @@ class Worker:
 
     def _sweep_if_due(self) -> None:
         """While idle, remove expired data from a store that has no lifecycle rules of its own."""
-        if self.jobs.objects.expires_by_itself:
+        if self.jobs.expires_by_itself:
             return
         if self._last_sweep is not None and self.clock() - self._last_sweep < SWEEP_INTERVAL_SECONDS:
             return

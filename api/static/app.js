@@ -1,18 +1,70 @@
 // Upload each chosen or dropped file to POST jobs, then poll the job until it is finished.
 // Every request carries the API key typed above (kept in this browser's localStorage).
+// Below the new uploads, the caller's earlier jobs (GET jobs), a page at a time.
 "use strict";
 
 const FIRST_POLL_MS = 300;
 const MAX_POLL_MS = 2000;
+const HISTORY_PAGE = 20;
 
 const input = document.getElementById("files");
 const dropzone = document.getElementById("dropzone");
 const list = document.getElementById("jobs");
 const keyInput = document.getElementById("key");
+const moreButton = document.getElementById("more");
 const KEY_STORAGE = "thumbnails.key";
+const shown = new Set(); // job ids with a card already
+let nextCursor = null;
 
 keyInput.value = localStorage.getItem(KEY_STORAGE) || "";
-keyInput.addEventListener("change", () => localStorage.setItem(KEY_STORAGE, keyInput.value.trim()));
+keyInput.addEventListener("change", () => {
+  localStorage.setItem(KEY_STORAGE, keyInput.value.trim());
+  loadHistory(true);
+});
+moreButton.addEventListener("click", () => loadHistory(false));
+if (keyInput.value) {
+  loadHistory(true);
+}
+
+// History needs a job database on the server: without one (501), or without a key (401), the
+// page simply shows no earlier jobs.
+async function loadHistory(fromTheStart) {
+  if (fromTheStart) {
+    for (const old of list.querySelectorAll("li.job[data-history]")) {
+      shown.delete(old.dataset.job);
+      old.remove();
+    }
+    nextCursor = null;
+  }
+  const cursor = nextCursor ? `&cursor=${encodeURIComponent(nextCursor)}` : "";
+  let response;
+  try {
+    response = await fetch(`jobs?limit=${HISTORY_PAGE}${cursor}`, authorized());
+  } catch (error) {
+    return;
+  }
+  const body = await readJson(response);
+  if (!response.ok || !body) {
+    moreButton.hidden = true;
+    return;
+  }
+  for (const job of body.jobs) {
+    if (shown.has(job.id)) {
+      continue;
+    }
+    const card = addCard(`${new Date(job.start).toLocaleString()} · job ${job.id.slice(0, 8)}`, false);
+    card.dataset.history = "";
+    card.dataset.job = job.id;
+    shown.add(job.id);
+    if (job.expired) {
+      show(card, "expired", `${job.status}, expired: its files were removed`);
+    } else {
+      follow(job, card, FIRST_POLL_MS);
+    }
+  }
+  nextCursor = body.next;
+  moreButton.hidden = !nextCursor;
+}
 
 function authorized(options = {}) {
   const key = keyInput.value.trim();
@@ -36,11 +88,13 @@ dropzone.addEventListener("drop", (event) => {
 
 function uploadAll(files) {
   for (const file of files) {
-    upload(file, addCard(file.name));
+    const card = addCard(file.name, true);
+    card.dataset.filename = file.name;
+    upload(file, card);
   }
 }
 
-function addCard(name) {
+function addCard(name, atTheTop) {
   const card = document.createElement("li");
   card.className = "job";
   const title = document.createElement("span");
@@ -51,8 +105,12 @@ function addCard(name) {
   const preview = document.createElement("a");
   preview.className = "preview";
   card.append(preview, title, message);
-  list.prepend(card);
-  show(card, "uploading", "uploading…");
+  if (atTheTop) {
+    list.prepend(card);
+    show(card, "uploading", "uploading…");
+  } else {
+    list.append(card);
+  }
   return card;
 }
 
@@ -77,6 +135,7 @@ async function upload(file, card) {
     return;
   }
   card.dataset.job = body.id;
+  shown.add(body.id);
   follow(body, card, FIRST_POLL_MS);
 }
 
@@ -123,7 +182,10 @@ async function finish(job, card) {
   const url = URL.createObjectURL(await response.blob());
   const link = card.querySelector(".preview");
   link.href = url;
-  link.download = `${job.id}.${response.headers.get("Content-Type") === "image/png" ? "png" : "jpg"}`;
+  // Named after the uploaded file when this page uploaded it (photo.jpg -> photo.thumbnail.png).
+  const extension = (response.headers.get("Content-Type") || "image/jpeg").split("/")[1].replace("jpeg", "jpg");
+  const stem = card.dataset.filename ? card.dataset.filename.replace(/\.[^.]*$/, "") : job.id;
+  link.download = `${stem}.thumbnail.${extension}`;
   link.title = "download the thumbnail";
   const image = document.createElement("img");
   image.className = "thumbnail";

@@ -61,6 +61,10 @@ class ObjectStore(abc.ABC):
     def delete(self, key: str) -> None:
         """Deleting a missing key is not an error."""
 
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Every key under prefix, in no promised order (for imports and sweeps, not requests)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its keys")
+
     @abc.abstractmethod
     def expire_after(self, prefix: str, days: int) -> None:
         """Have the store itself remove objects under prefix once they are `days` old."""

@@ -141,6 +141,13 @@ class LocalObjectStore(ObjectStore):
             with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 path.unlink()
 
+    def keys(self, prefix: str):
+        folder = self.root / prefix.strip("/") if prefix.strip("/") else self.root
+        with _translated_errors(f"listing {folder}"):
+            for path in folder.rglob("*"):
+                if path.is_file() and not path.name.startswith("."):
+                    yield path.relative_to(self.root).as_posix()
+
     def expire_after(self, prefix: str, days: int) -> None:
         """No lifecycle rules on a plain folder: sweep now for files older than `days`."""
         cutoff = time.time() - days * 86400

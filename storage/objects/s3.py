@@ -72,6 +72,12 @@ class S3ObjectStore(ObjectStore):
         with translated_errors(f"deleting {key}"):
             self.client.delete_object(Bucket=self.bucket, Key=key)
 
+    def keys(self, prefix: str):
+        with translated_errors(f"listing {prefix} in bucket {self.bucket}"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"]
+
     def expire_after(self, prefix: str, days: int) -> None:
         """An S3 lifecycle rule (MinIO and AWS apply them; expiry runs about daily).
 
