@@ -136,18 +136,15 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        """Parse both URLs now, so a typo stops the process at start-up, naming the variable."""
-        if self.storage_backend == "s3":
-            self.bucket
-        else:
-            self.storage_path
+        """Parse every URL now, so a typo stops the process at start-up, naming the variable (each
+        property raises ConfigurationError for a malformed value; the values themselves are unused)."""
+        parsed: list[object] = [self.bucket if self.storage_backend == "s3" else self.storage_path, self.jobs_backend]
         if self.queue_backend == "sqs":
-            self.queue_name
+            parsed.append(self.queue_name)
         elif self.queue_backend == "postgresql":
-            self.postgres_queue
+            parsed.append(self.postgres_queue)
         else:
-            self.queue_path
-        self.jobs_backend
+            parsed.append(self.queue_path)
         for priority in (priorities.HIGH, priorities.LOW):
             self.priority_queue_url(priority)
         if self.max_outputs > HARD_MAX_OUTPUTS:

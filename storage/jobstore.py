@@ -9,9 +9,9 @@ PostgreSQL, with history). Both refuse a write that would undo someone else's ch
 from __future__ import annotations
 
 import abc
-import logging
 import base64
 import dataclasses
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import BinaryIO

@@ -19,9 +19,9 @@ from storage.aws import make_client
 from storage.objects.s3 import S3ObjectStore
 from storage.queues.sqs import SqsQueue
 from tests import environment
+from tests.databases import postgres_url  # noqa: F401  (a fixture)
 from tests.environment import ALICE, ROOT, RUN_ID
 from tests.moto_server import Target
-from tests.databases import postgres_url  # noqa: F401  (a fixture)
 
 environment.apply()
 

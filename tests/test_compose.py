@@ -103,7 +103,7 @@ def test_the_app_is_not_minios_root_user():
 
 
 def test_published_ports_are_on_loopback_only():
-    for name, service in SERVICES.items():
+    for name in SERVICES:
         for address, _ in published(name).values():
             assert address == "127.0.0.1", f"{name} publishes on {address}"
 

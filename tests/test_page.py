@@ -8,9 +8,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests import images
-from tests.environment import ALICE_KEY, alice_http
 from tests.embedded import EmbeddedService
-from tests.environment import ALICE_KEY
+from tests.environment import ALICE_KEY, alice_http
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package, installed by scripts/test.sh; never `playwright install`
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -294,7 +294,7 @@ class Worker:
             source = self.jobs.load_input(job.id)
         except core.NotFound:
             if self._within_grace(job.start.timestamp()):
-                raise self._retry_soon(message, "input not visible yet")
+                raise self._retry_soon(message, "input not visible yet") from None
             self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")
             return
 

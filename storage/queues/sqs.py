@@ -26,7 +26,7 @@ class SqsQueue(Queue):
         """Look the queue up afresh (it may have been deleted and made again) or create it."""
         self._url = None
         try:
-            self.url
+            _ = self.url  # looked up (and cached) when the queue exists
         except NotFound:
             with translated_errors(f"creating queue {self.name}"):
                 attributes = {"VisibilityTimeout": str(self.visibility_timeout_seconds)}
