@@ -207,7 +207,8 @@ class Stack:
         while time.monotonic() < deadline:
             if self.api.poll() is not None:
                 raise RuntimeError(f"the api exited with {self.api.returncode}")
-            with contextlib.suppress(requests.ConnectionError):
+            # Refused while not listening; a read timeout while its workers still boot.
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout):
                 if requests.get(f"{self.url}/readyz", timeout=1).ok:
                     return
             time.sleep(0.2)

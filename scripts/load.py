@@ -113,7 +113,7 @@ class Service:
             try:
                 if requests.get(f"{self.url}/readyz", timeout=2).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening, or still booting
                 pass
             time.sleep(0.2)
         raise SystemExit(f"load.py: the api did not become ready; see {self.logs}")
