@@ -193,16 +193,18 @@ def test_an_idle_thumbnailer_runs_the_reconciler(embedded, settings, monkeypatch
 
 
 def test_the_object_store_query_reads_a_finished_document_once(embedded, settings, monkeypatch):
-    done = stored_job(embedded)
+    documents = storage.DocumentJobStore(embedded.objects)  # job records as JSON in the object store
+    done = core.Job()
+    documents.save(done)
     done.fail(500, "broken")
-    embedded.jobs.save(done)
+    documents.save(done)
     reads = []
     real_get = embedded.objects.get
     monkeypatch.setattr(embedded.objects, "get", lambda key: reads.append(key) or real_get(key))
     cutoff = datetime.now(UTC) + timedelta(seconds=10)
 
-    assert list(embedded.jobs.unfinished_before(cutoff)) == []
-    assert list(embedded.jobs.unfinished_before(cutoff)) == []
+    assert list(documents.unfinished_before(cutoff)) == []
+    assert list(documents.unfinished_before(cutoff)) == []
     assert reads == [f"jobs/{done.id}/job.json"]
 
 
