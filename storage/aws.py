@@ -35,6 +35,7 @@ _UNKNOWN_KEY_CODES = {"InvalidClientTokenId", "InvalidAccessKeyId", "SignatureDo
 IAM_ACTION_OF = {
     "s3:HeadBucket": "s3:ListBucket",
     "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:ListObjects": "s3:ListBucket",
     "s3:HeadObject": "s3:GetObject",
     "s3:DeleteObjects": "s3:DeleteObject",
     "s3:GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
