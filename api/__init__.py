@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 from flask import Flask
@@ -10,7 +9,6 @@ from flask import Flask
 import core
 import storage
 
-log = logging.getLogger(__name__)
 # Room for multipart boundaries and headers around a file of the maximum size.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
@@ -19,27 +17,23 @@ def create_app(settings: core.Settings | None = None, backends: storage.Backends
     """Build the app; the environment is read only when no settings are given."""
     # Imported here, not at module level: `python -m api` imports this package before
     # gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR, which prometheus_client reads on import.
-    from api import auth, errors, health, history, jobs, metrics, pages, request_ids
+    from api import auth, errors, headers, health, history, jobs, metrics, options, pages, request_ids, startup
 
     settings = settings or core.Settings.from_env(os.environ)
     backends = backends or storage.connect(settings)
-    try:
-        backends.ensure()
-        backends.jobs.expire_after(settings.retention_seconds)
-    except core.TransientError as error:
-        # Start anyway: /readyz reports the dependency, requests answer 503 until it is back.
-        log.warning("storage not reachable at start-up: %s", error)
-    except core.ThumbnailsError as error:
-        log.warning("could not set the bucket's expiry rule (expired data is still refused): %s", error)
+    startup.set_up_or_retry(backends, settings.retention_seconds)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+    app.config["MAX_FORM_MEMORY_SIZE"] = options.MAX_FORM_MEMORY_BYTES
+    app.config["MAX_FORM_PARTS"] = options.MAX_FORM_PARTS
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider's setting
     app.extensions["thumbnails.settings"] = settings
     app.extensions["thumbnails.backends"] = backends
 
     request_ids.init_app(app)
     errors.init_app(app)
+    headers.init_app(app)
     auth.init_app(app, settings)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(metrics.blueprint)

@@ -1,4 +1,8 @@
-"""Who is asking: the owner behind a Bearer key, within their request budget."""
+"""Who is asking: the owner behind a Bearer key, within their request budget.
+
+Wrong keys are throttled per client address: past WRONG_KEYS_PER_MINUTE, every key from that
+address (right or wrong) gets 429 with Retry-After until the budget refills, so keys cannot be
+guessed at speed. Behind a proxy the address is the proxy's (see README, Security)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from core.logs import bind
 
 log = logging.getLogger(__name__)
 CHALLENGE = WWWAuthenticate("Bearer", {"realm": "thumbnails"})
+WRONG_KEYS_PER_MINUTE = 20  # per client address and api worker process
 
 
 def init_app(app: Flask, settings: core.Settings) -> None:
@@ -24,6 +29,7 @@ def init_app(app: Flask, settings: core.Settings) -> None:
         log.warning("no API keys configured and ALLOW_ANONYMOUS is off: every job request will get 401")
     app.extensions["thumbnails.keys"] = keys
     app.extensions["thumbnails.rate_limiter"] = RateLimiter(settings.rate_limit_per_minute)
+    app.extensions["thumbnails.wrong_keys"] = RateLimiter(WRONG_KEYS_PER_MINUTE)
     app.extensions["thumbnails.allow_anonymous"] = settings.allow_anonymous
 
 
@@ -37,8 +43,15 @@ def require_owner() -> None:
     elif scheme.lower() != "bearer" or not key:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", www_authenticate=CHALLENGE)
     else:
+        wrong_keys = current_app.extensions["thumbnails.wrong_keys"]
+        address = request.remote_addr or "unknown"
+        if retry_after := wrong_keys.retry_after(address, take=False):
+            raise TooManyRequests(f"too many wrong API keys from this address; retry in {retry_after} s",
+                                  retry_after=retry_after)
         owner = current_app.extensions["thumbnails.keys"].owner_of(key)
         if owner is None:
+            wrong_keys.retry_after(address)
+            log.info("wrong API key", extra={"remote": address, "outcome": "refused"})
             raise Unauthorized("the API key is not valid", www_authenticate=CHALLENGE)
     retry_after = current_app.extensions["thumbnails.rate_limiter"].retry_after(owner)
     if retry_after:

@@ -1,21 +1,37 @@
 """gunicorn settings for the api. gunicorn itself reads PORT, WEB_CONCURRENCY and GUNICORN_CMD_ARGS.
 
-Workers x threads measured with `bench/e2e.py --phases ingest` (bench/RESULTS.md): on 2 cores,
-2 x 4 accepted the most uploads/s; 1 x 8 is GIL-bound, 4 x 2 spends the cores on more
-processes' overhead (and ~60 MB RSS each). Hence one worker per core, four threads each:
-the threads wait on storage, the workers use the cores.
+One worker process per core. Each runs gevent: a connection is a greenlet, not a thread, so
+hundreds of slow or stalled clients (a header line every few seconds, an upload trickling a
+byte at a time) wait on their sockets without holding back anyone else's request; gthread
+parks one of its few threads on each such client (bench/slow_clients.py; README Security).
+gunicorn's gevent worker monkey-patches in each worker before the app, and with it urllib3
+and botocore, is imported (api/__main__.py imports neither), so boto3 gets gevent's ssl and
+sockets. GUNICORN_WORKER_CLASS=gthread brings back the threaded worker (GUNICORN_THREADS each).
 """
 
 import os
 import tempfile
 
+from api import serving
+from core.cpus import available_cpus
+
 bind = [f"0.0.0.0:{os.environ.get('PORT', '8000')}"]
-workers = int(os.environ.get("WEB_CONCURRENCY", len(os.sched_getaffinity(0))))
-# Threads let a worker hold a slow upload without blocking quick status requests.
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# One per CPU of the container's quota (cgroup cpu.max), not per core of the host.
+workers = int(os.environ.get("WEB_CONCURRENCY") or available_cpus())
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+# Open connections each worker holds at once (gevent): past this, new ones wait in the backlog.
+worker_connections = 1000
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))  # gthread only
 timeout = 60
 graceful_timeout = 30
+# The request line and headers must arrive within this many seconds (gevent worker: for the
+# first request too), else the connection is closed: a client trickling its headers is cut off.
+keepalive = 5
+# The request line, header count and header size gunicorn accepts (414 / 431 past them).
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+serving.install()  # gunicorn's own 400/414/431 answers in JSON
 accesslog = "-"
 errorlog = "-"
 # JSON lines for gunicorn's own logs too (core.logs.JsonFormatter reads the access atoms).

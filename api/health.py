@@ -1,5 +1,6 @@
 """Liveness and readiness probes for load balancers and orchestrators."""
 
+import logging
 from http import HTTPStatus
 
 from flask import Blueprint, jsonify
@@ -7,6 +8,7 @@ from flask import Blueprint, jsonify
 import core
 from api.context import backends
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("health", __name__)
 
 
@@ -26,8 +28,14 @@ def readyz():
         try:
             ping()
             results[name] = "ok"
+        except core.PermissionDenied as error:
+            # The action the credentials lack is no secret and tells an operator what to grant.
+            log.warning("readiness check refused", extra={"check": name, "reason": str(error)})
+            results[name] = f"refused: {error.action}"
         except core.ThumbnailsError as error:
-            results[name] = f"unavailable: {error}"
+            # The detail (a path, an endpoint) goes to the log, not to whoever asks.
+            log.warning("readiness check failed", extra={"check": name, "reason": str(error)})
+            results[name] = "unavailable"
     ready = all(result == "ok" for result in results.values())
     response = jsonify(status="ok" if ready else "unavailable", checks=results)
     response.status_code = HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE

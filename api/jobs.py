@@ -17,20 +17,27 @@ from api.context import backends, settings
 from api.errors import RETRY_AFTER_SECONDS, error_response
 from api.options import read_options
 from api.uploads import read_upload
-from core.errors import InvalidOption
+from core.errors import InvalidOption, OutcomeUnknown
 from core.job import output_path, status_path
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("jobs", __name__, url_prefix="/jobs")
 blueprint.before_request(require_owner)
 THUMBNAIL_MAX_AGE_SECONDS = 3600
+# What a client over its cap of waiting jobs is told to wait: jobs start in seconds to minutes.
+WAITING_RETRY_AFTER_SECONDS = 30
+
+
+def _absolute(path: str) -> str:
+    """A URL for the client: from PUBLIC_URL when set, never then from the request's Host."""
+    return urljoin(settings().public_url or request.url_root, path.lstrip("/"))
 
 
 def _job_response(job: core.Job, status: int = HTTPStatus.OK) -> Response:
     document = job.to_dict()
-    document["location"] = urljoin(request.url_root, job.location.lstrip("/"))
+    document["location"] = _absolute(job.location)
     for index, output in enumerate(document["outputs"]):
-        output["url"] = urljoin(request.url_root, output_path(job.id, index).lstrip("/"))
+        output["url"] = _absolute(output_path(job.id, index))
     response = jsonify(document)
     response.status_code = status
     return response
@@ -59,6 +66,14 @@ def submit():
         metrics.JOBS_REFUSED.labels(code=str(HTTPStatus.BAD_REQUEST.value)).inc()
         log.info("options refused", extra={"code": 400, "outcome": "refused", "reason": str(error)})
         return error_response(HTTPStatus.BAD_REQUEST, str(error), field=error.field)
+    cap = settings().max_waiting_jobs_per_owner
+    if backends().waiting.count(g.owner, cap) >= cap:
+        metrics.JOBS_REFUSED.labels(code=str(HTTPStatus.TOO_MANY_REQUESTS.value)).inc()
+        log.info("job refused: too many waiting", extra={"code": 429, "outcome": "refused"})
+        response = error_response(HTTPStatus.TOO_MANY_REQUESTS,
+                                  f"you have {cap} jobs waiting, the most allowed; submit more once some have started")
+        response.headers["Retry-After"] = str(WAITING_RETRY_AFTER_SECONDS)
+        return response
     try:
         upload = read_upload(request, settings().max_upload_bytes, settings().max_image_pixels)
     except HTTPException as error:
@@ -70,17 +85,27 @@ def submit():
     jobs = backends().jobs
     jobs.save_input(job.id, upload.stream, upload.content_type)
     jobs.save(job)
+    backends().waiting.add(job.owner, job.id)
     try:
         backends().queue_for(job.priority).send(job.id)
+    except OutcomeUnknown as error:
+        # The send may have gone through: the job stays pending and is answered 202, since a job
+        # whose message was lost is re-queued by the reconciler (README, "Delivery guarantees").
+        log.warning("job queued, outcome unknown", extra={"job_id": job.id, "outcome": "unknown",
+                                                          "reason": str(error)})
     except (core.TransientError, core.NotFound) as error:
+        backends().waiting.remove(job.owner, job.id)
         # NotFound: the queue itself is gone (an in-memory ElasticMQ that restarted): still a
         # service outage for the client, not a missing resource.
         log.warning("job not queued", extra={"job_id": job.id, "outcome": "unavailable", "reason": str(error)})
-        job.fail(HTTPStatus.SERVICE_UNAVAILABLE, "the queue was unavailable; submit the image again")
-        jobs.save(job)
-        response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, "queue unavailable; try again shortly", job=job.id)
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
+        job = _fail_unless_moved_on(job.id)
+        if job.status is core.JobStatus.FAILED:
+            response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, "queue unavailable; try again shortly",
+                                      job=job.id)
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        # A thumbnailer got the message after all (the send failed only on its way back).
+        log.info("job queued after all", extra={"job_id": job.id, "status": job.status.value})
     metrics.JOBS_ACCEPTED.inc()
     metrics.UPLOAD_BYTES.observe(upload.size)
     log.info("job accepted", extra={
@@ -88,8 +113,24 @@ def submit():
         "height": upload.height, "bytes": upload.size, "duration_ms": round((time.perf_counter() - started) * 1000, 1),
     })
     response = _job_response(job, HTTPStatus.ACCEPTED)
-    response.headers["Location"] = urljoin(request.url_root, status_path(job.id).lstrip("/"))
+    response.headers["Location"] = _absolute(status_path(job.id))
     return response
+
+
+def _fail_unless_moved_on(job_id: str) -> core.Job:
+    """Mark a job whose message could not be sent `failed` 503, unless a thumbnailer already
+    took it on (the send did reach the queue): then the stored state stands, whatever it is."""
+
+    def fail_if_pending(job: core.Job) -> bool:
+        if job.status is not core.JobStatus.PENDING:
+            return False
+        job.fail(HTTPStatus.SERVICE_UNAVAILABLE, "the queue was unavailable; submit the image again")
+        return True
+
+    try:
+        return backends().jobs.update(job_id, fail_if_pending)
+    except core.Conflict:  # it kept changing: a thumbnailer is at work on it; answer what is there
+        return backends().jobs.load(job_id)
 
 
 @blueprint.get("/<job_id>")
@@ -143,5 +184,6 @@ def cancel(job_id: str):
         log.info("job deleted", extra={"job_id": job.id, "outcome": "deleted", "previous_status": previous})
         return Response(status=HTTPStatus.NO_CONTENT)
     backends().jobs.delete_data(job.id, len(job.outputs))
+    backends().waiting.remove(job.owner, job.id)
     log.info("job cancelled", extra={"job_id": job.id, "outcome": "cancelled", "previous_status": previous})
     return _job_response(job)

@@ -3,22 +3,33 @@
 Each may come as a multipart form field (or, for `output`, a JSON file part) or as a query
 parameter. `output` is JSON (an object or a list of them); for a single output the query
 shorthand `format=`, `size=`, `fit=`, `quality=`, `background=` works too.
+
+Every value is read only up to its limit (MAX_OPTION_BYTES) and refused past it, before it is
+decoded or parsed: a 44 MB file part named `output` costs a bounded read, not a gigabyte.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from flask import Request
 
 from core import priorities
-from core.callbacks import check_callback_url
-from core.errors import CallbackRefused, InvalidOption
+from core.callbacks import MAX_URL_LENGTH, check_callback_url
+from core.errors import CallbackRefused, InvalidOption, quoted
 from core.formats import supported_formats
 from core.outputs import DEFAULT_OUTPUTS, OutputSpec, parse_outputs
 from core.settings import Settings
 
 SHORTHAND = ("format", "size", "fit", "quality", "background")
+# The most bytes read of each option: 8 outputs as JSON take well under 2 KB.
+MAX_OPTION_BYTES = {"output": 16 * 1024, "callback_url": MAX_URL_LENGTH}
+MAX_SHORT_OPTION_BYTES = 64  # format, size, fit, quality, background, priority
+# Werkzeug's own bounds on the multipart form, which cover text fields but not file parts.
+MAX_FORM_MEMORY_BYTES = 64 * 1024
+MAX_FORM_PARTS = 16
+_QUALITY = re.compile(r"[0-9]{1,3}", re.ASCII)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,30 +45,38 @@ def read_options(request: Request, settings: Settings) -> Options:
 
 
 def _single(request: Request, name: str) -> str | None:
-    """A field given once, in the form or the query (not both, not twice)."""
-    values = request.args.getlist(name) + request.form.getlist(name)
-    if name in request.files:
-        values += [part.read().decode("utf-8", "replace") for part in request.files.getlist(name)]
+    """A field given once, in the form or the query (not both, not twice), at most its limit long."""
+    limit = MAX_OPTION_BYTES.get(name, MAX_SHORT_OPTION_BYTES)
+    values = [value.encode("utf-8", "surrogateescape") for value in request.args.getlist(name)]
+    values += [value.encode("utf-8", "surrogateescape") for value in request.form.getlist(name)]
+    values += [part.stream.read(limit + 1) for part in request.files.getlist(name)]
     if len(values) > 1:
         raise InvalidOption(name, "give it once, in the form or in the query")
-    return values[0] if values else None
+    if not values:
+        return None
+    if len(values[0]) > limit:
+        raise InvalidOption(name, f"longer than the limit of {limit} bytes")
+    try:
+        return values[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidOption(name, "is not valid UTF-8") from None
 
 
 def _outputs(request: Request, settings: Settings) -> tuple[OutputSpec, ...]:
     text = _single(request, "output")
-    shorthand = {name: _single(request, name) for name in SHORTHAND}
-    shorthand = {name: value for name, value in shorthand.items() if value is not None}
+    given = {name: _single(request, name) for name in SHORTHAND}
+    shorthand: dict[str, object] = {name: value for name, value in given.items() if value is not None}
     if text is not None and shorthand:
         raise InvalidOption(sorted(shorthand)[0], "use either output=JSON or the single-output parameters")
     if text is not None:
         return parse_outputs(text, settings.max_outputs, settings.max_output_side, supported_formats())
     if not shorthand:
         return DEFAULT_OUTPUTS
-    if "quality" in shorthand:
-        try:
-            shorthand["quality"] = int(shorthand["quality"])
-        except ValueError:
-            raise InvalidOption("quality", "must be a whole number from 1 to 100") from None
+    quality = given["quality"]
+    if quality is not None:
+        if not _QUALITY.fullmatch(quality):
+            raise InvalidOption("quality", "must be a whole number from 1 to 100")
+        shorthand["quality"] = int(quality)
     try:
         return (OutputSpec.from_dict(shorthand, "output", settings.max_output_side, supported_formats()),)
     except InvalidOption as error:
@@ -68,7 +87,7 @@ def _outputs(request: Request, settings: Settings) -> tuple[OutputSpec, ...]:
 def _priority(request: Request) -> str:
     value = _single(request, "priority") or priorities.DEFAULT
     if value not in priorities.PRIORITIES:
-        raise InvalidOption("priority", f"must be one of {', '.join(priorities.PRIORITIES)}, not {value!r}")
+        raise InvalidOption("priority", f"must be one of {', '.join(priorities.PRIORITIES)}, not {quoted(value)}")
     return value
 
 

@@ -20,14 +20,15 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def retry_after(self, owner: str) -> int:
-        """Take one token: 0 when allowed, else whole seconds until a token is back."""
+    def retry_after(self, owner: str, take: bool = True) -> int:
+        """Take one token (or, with take=False, only look): 0 when allowed, else whole seconds
+        until a token is back."""
         with self._lock:
             now = self.clock()
             tokens, last = self._buckets.get(owner, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.refill_per_second)
             if tokens >= 1:
-                self._buckets[owner] = (tokens - 1, now)
+                self._buckets[owner] = (tokens - 1 if take else tokens, now)
                 return 0
             self._buckets[owner] = (tokens, now)
             return max(1, math.ceil((1 - tokens) / self.refill_per_second))

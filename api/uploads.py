@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from flask import Request
+from PIL import Image
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 from core import formats
@@ -49,7 +50,8 @@ def read_upload(request: Request, max_bytes: int, max_pixels: int) -> Upload:
     if not formats.is_complete(stream, image.format, size):
         raise BadRequest(f"the {image.format} file is truncated")
     stream.seek(0)
-    return Upload(stream, size, image.format, image.get_format_mimetype(), image.width, image.height)
+    content_type = Image.MIME.get(image.format or "", "application/octet-stream")
+    return Upload(stream, size, image.format or "", content_type, image.width, image.height)
 
 
 def _body(request: Request, max_bytes: int) -> BinaryIO:
@@ -60,9 +62,9 @@ def _body(request: Request, max_bytes: int) -> BinaryIO:
             raise BadRequest(f"send the image as the multipart file field '{FIELD}'")
         if len(files) > 1:
             raise BadRequest(f"send exactly one file in the field '{FIELD}', not {len(files)}")
-        return files[0].stream
+        return cast(BinaryIO, files[0].stream)  # werkzeug types it IO[bytes]
     if request.mimetype.startswith("image/") or request.mimetype == "application/octet-stream":
-        return _spool(request.stream, max_bytes)
+        return _spool(cast(BinaryIO, request.stream), max_bytes)
     raise UnsupportedMediaType(
         f"send multipart/form-data with a file field '{FIELD}', or a raw body with an image Content-Type"
     )
@@ -78,5 +80,5 @@ def _spool(source: BinaryIO, max_bytes: int) -> BinaryIO:
             spooled.close()
             raise RequestEntityTooLarge(f"the upload is larger than the limit of {max_bytes} bytes")
         spooled.write(chunk)
-    return spooled
+    return cast(BinaryIO, spooled)  # a SpooledTemporaryFile reads and seeks like any binary file
 

@@ -32,11 +32,11 @@ import engines  # noqa: E402
 import quality  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
+from core.formats import INPUT_EXTENSIONS  # noqa: E402
 from core.outputs import OutputSpec  # noqa: E402
 from core.render import render  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "bench-corpus"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp"}
 RSS_FILE = "jpeg_24mp_baseline.jpg"
 # The default output's box and fit, written losslessly: the thumbnail's pixels as rendered.
 LOSSLESS = (OutputSpec(format="png"),)
@@ -120,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.corpus.is_dir():
         parser.error(f"no corpus folder at {args.corpus}: pass --corpus PATH, a folder of images "
-                     f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+                     f"({', '.join(INPUT_EXTENSIONS)})")
     engine_set = {name: fn for name in engines.NAMES if (fn := engines.get(name)) is not None}
     if "pyvips" not in engine_set:
         print("pyvips is not installed (pip install -e '.[bench]'); its columns stay empty", file=sys.stderr)
-    files = sorted(p for p in args.corpus.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and args.only in p.name)
+    files = sorted(p for p in args.corpus.iterdir() if p.suffix.lower() in INPUT_EXTENSIONS and args.only in p.name)
     results = []
     print("| file | ours ms | pyvips ms | naive Pillow ms | ours ÷ pyvips | naive ÷ pyvips | target | PSNR dB | SSIM |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")

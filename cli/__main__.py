@@ -56,8 +56,8 @@ def build_parser(environ) -> argparse.ArgumentParser:
 
     history.add_commands(commands, default_url, default_key)
 
-    keys = commands.add_parser("keys", help="make API keys (see thumbnails-keys)")
-    keys.add_argument("action", choices=["create"])
+    keys = commands.add_parser("keys", help="make API keys, show webhook signing secrets (see thumbnails-keys)")
+    keys.add_argument("action", choices=["create", "webhook-secret"])
     keys.add_argument("owner")
     keys.add_argument("--file", help="append the key's hash record to this file (else print it)")
 

@@ -29,6 +29,17 @@ class ApiError(ClientError):
         self.status = status
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is not followed: the API key would go along to wherever it points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise ApiError(code, f"the api answered {code} redirecting to {newurl[:200]}; not followed (the API key "
+                             "would be sent there): use the final URL as --url")
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
+
+
 class ApiClient:
     def __init__(self, base_url: str, key: str | None = None, timeout: float = REQUEST_TIMEOUT_SECONDS):
         self.base_url = base_url.rstrip("/")
@@ -80,7 +91,7 @@ class ApiClient:
             headers["Authorization"] = f"Bearer {self.key}"
         request = urllib.request.Request(url, data=body, headers=headers, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 return response.read(), response.headers.get_content_type()
         except urllib.error.HTTPError as error:
             raise ApiError(error.code, _error_message(error)) from None

@@ -1,10 +1,13 @@
-"""`thumbnails keys create OWNER [--file PATH]` (also `thumbnails-keys`)."""
+"""`thumbnails keys create OWNER [--file PATH]` and `thumbnails keys webhook-secret OWNER`
+(also `thumbnails-keys`)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from core.callbacks import owner_signing_secret
 from core.keys import new_key
 
 
@@ -15,7 +18,16 @@ def main(argv: list[str] | None = None) -> int:
     create = commands.add_parser("create", help="make a key for OWNER")
     create.add_argument("owner")
     create.add_argument("--file", help="append the record to this keys file (else print it)")
+    secret = commands.add_parser("webhook-secret", help="print OWNER's webhook signing secret (needs WEBHOOK_SECRET)")
+    secret.add_argument("owner")
     args = parser.parse_args(argv)
+    master = os.environ.get("WEBHOOK_SECRET", "").strip()
+    if args.command == "webhook-secret":
+        if not master:
+            parser.error("WEBHOOK_SECRET is not set: the signing secrets are derived from it")
+        print(f"webhook signing secret for {args.owner} (give it to them only):", file=sys.stderr)
+        print(owner_signing_secret(master, args.owner))
+        return 0
     try:
         key, record = new_key(args.owner)
     except ValueError as error:
@@ -28,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"record for API_KEYS / API_KEYS_FILE: {record.line()}", file=sys.stderr)
     print(f"key for {args.owner} (shown once, keep it secret):", file=sys.stderr)
     print(key)
+    if master:
+        # On stderr with its label: stdout stays the key alone, for scripts that capture it.
+        print(f"webhook signing secret for {args.owner} (verifies X-Thumbnails-Signature): "
+              f"{owner_signing_secret(master, args.owner)}", file=sys.stderr)
     return 0
 
 

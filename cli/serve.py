@@ -11,6 +11,7 @@ gunicorn drains its requests. Anything unfinished stays in the queue for the nex
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -119,9 +120,9 @@ class Serve:
         print(f"\nthumbnails: serving on {self.url}\n"
               f"  storage      {self.settings.storage_url}\n"
               f"  queue        {self.settings.queue_url}\n"
-              f"  thumbnailers {self.thumbnailers}\n"
-              f"{key_line}"
-              f"  upload page  {self.url}/\n"
+              f"  thumbnailers {self.thumbnailers}", flush=True)
+        print(key_line, end="", file=sys.stderr, flush=True)  # not on stdout, where the JSON logs go
+        print(f"  upload page  {self.url}/\n"
               f'  try          curl -H "Authorization: Bearer $THUMBNAILS_KEY" -F image=@photo.jpg {self.url}/jobs\n'
               f"  or           thumbnails submit photo.jpg --url {self.url}\n"
               "Ctrl-C stops everything.\n", flush=True)

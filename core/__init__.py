@@ -13,6 +13,7 @@ from core.errors import (
                          InvalidKey,
                          InvalidOption,
                          NotFound,
+                         PermissionDenied,
                          RenderError,
                          ThumbnailsError,
                          TransientError,
@@ -23,6 +24,6 @@ from core.settings import Settings
 
 __all__ = [
     "ConfigurationError", "Conflict", "CorruptImage", "ImageTooLarge", "InvalidJob", "InvalidKey", "InvalidOption",
-    "Job", "JobStatus", "NotFound", "RenderError", "Settings", "ThumbnailsError", "TransientError",
+    "Job", "JobStatus", "NotFound", "PermissionDenied", "RenderError", "Settings", "ThumbnailsError", "TransientError",
     "UnsupportedImage",
 ]

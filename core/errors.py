@@ -15,6 +15,23 @@ class TransientError(ThumbnailsError):
     """A dependency is unreachable or overloaded; the same call may work later."""
 
 
+class OutcomeUnknown(TransientError):
+    """A request was sent but no answer came (a read timeout, a connection closed mid-call): it
+    may or may not have taken effect. A send in this state is not a failure: the message may be
+    queued, and the reconciler ends the job if it was not."""
+
+
+class PermissionDenied(TransientError):
+    """The cloud refused these credentials an action (IAM): `action` names it, e.g. s3:PutObject.
+
+    Transient for requests and jobs, which answer 503 or wait (no job is lost while an operator
+    fixes the policy); fatal at start-up, so that a policy lacking an action never goes live."""
+
+    def __init__(self, message: str, action: str = ""):
+        super().__init__(message)
+        self.action = action
+
+
 class Conflict(ThumbnailsError):
     """A conditional write lost: someone changed the object since it was read; read it again."""
 
@@ -31,10 +48,23 @@ class ConfigurationError(ThumbnailsError):
     """A setting is missing or malformed; the message names the variable."""
 
 
+# Client-supplied text quoted in an error is cut to this many characters (a 10 MB value must
+# not become a 50 MB answer and log line).
+MAX_QUOTED_CHARS = 40
+MAX_OPTION_MESSAGE_CHARS = 300
+
+
+def quoted(value: object) -> str:
+    """A short repr of a client's value, for error messages."""
+    text = repr(value)
+    return text if len(text) <= MAX_QUOTED_CHARS else text[:MAX_QUOTED_CHARS] + "…"
+
+
 class InvalidOption(ThumbnailsError):
     """A submission option (output, priority, callback_url) is malformed; `field` names what to fix."""
 
     def __init__(self, field: str, message: str):
+        field, message = field[:MAX_QUOTED_CHARS], message[:MAX_OPTION_MESSAGE_CHARS]
         super().__init__(f"{field}: {message}")
         self.field = field
 

@@ -15,6 +15,8 @@ from PIL import features
 DECODERS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")
 # The 415 answer (and a failed job's message) for anything else.
 UNSUPPORTED_MESSAGE = f"not a supported image; accepted formats: {', '.join(DECODERS)}"
+# The file names those formats usually have (uploads are judged by content, never by name).
+INPUT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp")
 # Decoders that Image.draft() can run at reduced scale (JPEG's DCT scaling: 1/2, 1/4, 1/8).
 REDUCED_SCALE_DECODERS = ("JPEG",)
 # How far from the end to look for a format's end marker (some files carry trailing bytes).
@@ -56,7 +58,7 @@ def extension_for(content_type: str) -> str:
     return by_type.get(content_type, ".img")
 
 
-def is_complete(stream: BinaryIO, decoder: str, size: int) -> bool:
+def is_complete(stream: BinaryIO, decoder: str | None, size: int) -> bool:
     """False for a file cut short: it lacks its format's end marker. Costs no decoding.
 
     TIFF and BMP have no end marker to check (a short one fails later, when decoded)."""

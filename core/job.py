@@ -101,6 +101,9 @@ class Job:
     callback_url: str | None = None
     # One record per webhook attempt: {"at": time, "status": HTTP status or null, "error": text or null}.
     deliveries: list[dict] = dataclasses.field(default_factory=list)
+    # Times the reconciler sent the job again because it sat unfinished with no live message
+    # (absent from documents written before it existed: 0).
+    rescues: int = 0
     # The stored version this copy was read or written at (not part of the document): lets
     # JobStore.save refuse to overwrite a change made by someone else in between.
     version: str | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -134,6 +137,8 @@ class Job:
         if not isinstance(self.deliveries, list) or not all(
                 isinstance(item, dict) and set(item) == _DELIVERY_KEYS for item in self.deliveries):
             raise InvalidJob(f"deliveries must be a list of objects with {', '.join(sorted(_DELIVERY_KEYS))}")
+        if not isinstance(self.rescues, int) or isinstance(self.rescues, bool) or self.rescues < 0:
+            raise InvalidJob(f"rescues must be a count, not {self.rescues!r}")
 
     # -- transitions -------------------------------------------------------
 
@@ -183,6 +188,7 @@ class Job:
             "priority": self.priority,
             "callback_url": self.callback_url,
             "deliveries": list(self.deliveries),
+            "rescues": self.rescues,
         }
 
     def to_json(self) -> str:

@@ -1,7 +1,9 @@
 """API keys: made once and shown once, stored only as SHA-256 hashes, checked in constant time.
 
-A key looks like `thk_<key id>_<secret>`. The key id finds the stored record; the hash of the
-whole key is compared with hmac.compare_digest. Keys are 256-bit random, so a plain SHA-256
+A key looks like `thk_<key id>_<secret>`. The key id (64 random bits; keys made before were
+32 bits, still accepted) finds the stored record; the hash of the whole key is compared with
+hmac.compare_digest. Two records with one key id are a configuration error, never a silent
+replacement. Keys are 256-bit random, so a plain SHA-256
 is enough (no password-style stretching is needed). Records are `key_id:owner:sha256hex`,
 one per line in API_KEYS_FILE or comma-separated in API_KEYS.
 """
@@ -19,7 +21,8 @@ from core.errors import ConfigurationError
 
 PREFIX = "thk"
 _OWNER = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
-_KEY_ID = re.compile(r"^[0-9a-f]{8}$")
+_KEY_ID = re.compile(r"[0-9a-f]{16}|[0-9a-f]{8}")
+KEY_ID_BYTES = 8
 _DUMMY_DIGEST = hashlib.sha256(b"no such key").hexdigest()
 
 
@@ -41,20 +44,23 @@ def new_key(owner: str) -> tuple[str, KeyRecord]:
     """Return the key (show it once) and the record to store."""
     if not _OWNER.match(owner):
         raise ValueError(f"owner must be 1-64 letters, digits or ._@-, not {owner!r}")
-    key = f"{PREFIX}_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}"
+    key = f"{PREFIX}_{secrets.token_hex(KEY_ID_BYTES)}_{secrets.token_urlsafe(32)}"
     return key, KeyRecord(key.split("_")[1], owner, _digest(key))
 
 
-def parse_records(text: str, source: str) -> dict[str, KeyRecord]:
-    records = {}
+def parse_records(text: str, source: str, records: dict[str, KeyRecord] | None = None) -> dict[str, KeyRecord]:
+    """Add the records in text to `records` (a new dict by default); a repeated key id is refused."""
+    records = {} if records is None else records
     for raw in re.split(r"[,\n]", text):
         entry = raw.strip()
         if not entry or entry.startswith("#"):
             continue
         parts = entry.split(":")
-        if len(parts) != 3 or not _KEY_ID.match(parts[0]) or not _OWNER.match(parts[1]) \
+        if len(parts) != 3 or not _KEY_ID.fullmatch(parts[0]) or not _OWNER.match(parts[1]) \
                 or not re.fullmatch(r"[0-9a-f]{64}", parts[2]):
             raise ConfigurationError(f"{source}: malformed key record {entry[:20]!r}… (want key_id:owner:sha256)")
+        if parts[0] in records:
+            raise ConfigurationError(f"{source}: key id {parts[0]} appears twice; remove one of the records")
         records[parts[0]] = KeyRecord(*parts)
     return records
 
@@ -73,7 +79,7 @@ class KeyRing:
                 text = Path(api_keys_file).read_text()
             except OSError as error:
                 raise ConfigurationError(f"API_KEYS_FILE: cannot read {api_keys_file}: {error}") from error
-            records.update(parse_records(text, "API_KEYS_FILE"))
+            parse_records(text, "API_KEYS_FILE", records)
         return cls(records)
 
     def owner_of(self, key: str) -> str | None:

@@ -7,9 +7,13 @@ import contextvars
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 
-_context: contextvars.ContextVar[dict] = contextvars.ContextVar("log_context", default={})
+# Read-only default: every change sets a new dict (log_context, bind), so tasks never share one.
+_context: contextvars.ContextVar[Mapping[str, object]] = contextvars.ContextVar(
+    "log_context", default=MappingProxyType({}))
 _STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
@@ -33,7 +37,7 @@ def unbind(token: contextvars.Token) -> None:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        event = {
+        event: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,

@@ -11,14 +11,19 @@ import json
 import re
 
 from core import formats as image_formats
-from core.errors import InvalidOption
+from core.errors import InvalidOption, quoted
 
 FITS = ("contain", "cover", "pad")
 DEFAULT_SIZE = 100
 # The most outputs any configuration may allow: bounds the keys delete_data removes.
 HARD_MAX_OUTPUTS = 32
-_COLOUR = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
-_KEYS = ("format", "size", "width", "height", "fit", "quality", "background")
+# fullmatch, not `^...$`: `$` also matches before a final newline ("#ffffff\n").
+_COLOUR = re.compile(r"#?(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+# "200,200" or "200x200": ASCII digits only (int() would also take " 2_00" or "２００").
+_SIZE = re.compile(r"([0-9]{1,5})\s*[,x]\s*([0-9]{1,5})", re.ASCII)
+# The `output` JSON is at most a list of objects whose values may be [w, h] lists.
+MAX_JSON_DEPTH = 3
+_KEYS = ("format", "size", "width", "height", "fit", "quality", "background", "upscale")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,9 +36,14 @@ class OutputSpec:
     fit: str = "contain"
     quality: int | None = None
     background: str | None = None  # '#rrggbb', '#rrggbbaa' or 'transparent'; pad only
+    upscale: bool = False  # True: a source smaller than the box is enlarged to fill it
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain JSON; `upscale` only when asked, so documents without it read as before."""
+        document = dataclasses.asdict(self)
+        if not self.upscale:
+            del document["upscale"]
+        return document
 
     @classmethod
     def from_dict(cls, document: dict, field: str = "output", max_side: int = 2048,
@@ -43,20 +53,20 @@ class OutputSpec:
             raise InvalidOption(field, "each output must be a JSON object")
         unknown = set(document) - set(_KEYS)
         if unknown:
-            raise InvalidOption(f"{field}.{sorted(unknown)[0]}", f"unknown key; use {', '.join(_KEYS)}")
+            raise InvalidOption(f"{field}.{quoted(sorted(unknown)[0])}", f"unknown key; use {', '.join(_KEYS)}")
         width, height = _size(document, field, max_side)
         image_format = document.get("format", image_formats.AUTO)
         if not isinstance(image_format, str):
             raise InvalidOption(f"{field}.format", "must be a string")
         image_format = image_formats.canonical(image_format)
         if image_format not in image_formats.OUTPUT_FORMATS:
-            raise InvalidOption(f"{field}.format",
-                                f"unknown format {image_format!r}; use {', '.join(image_formats.OUTPUT_FORMATS)}")
+            raise InvalidOption(f"{field}.format", f"unknown format {quoted(image_format)}; "
+                                                   f"use {', '.join(image_formats.OUTPUT_FORMATS)}")
         if image_format not in formats:
             raise InvalidOption(f"{field}.format", f"{image_format} is not supported by this server's Pillow")
         fit = document.get("fit", "contain")
         if fit not in FITS:
-            raise InvalidOption(f"{field}.fit", f"unknown fit {fit!r}; use {', '.join(FITS)}")
+            raise InvalidOption(f"{field}.fit", f"unknown fit {quoted(fit)}; use {', '.join(FITS)}")
         quality = document.get("quality")
         if quality is not None and (not isinstance(quality, int) or isinstance(quality, bool)
                                     or not 1 <= quality <= 100):
@@ -65,24 +75,29 @@ class OutputSpec:
         if background is not None:
             if fit != "pad":
                 raise InvalidOption(f"{field}.background", "only the pad fit uses a background")
-            if not isinstance(background, str) or not (background == "transparent" or _COLOUR.match(background)):
+            if not isinstance(background, str) or not (background == "transparent" or _COLOUR.fullmatch(background)):
                 raise InvalidOption(f"{field}.background", "must be '#rrggbb', '#rrggbbaa' or 'transparent'")
             if background == "transparent" and image_format not in (*image_formats.ALPHA_FORMATS, image_formats.AUTO):
                 raise InvalidOption(f"{field}.background", f"{image_format} has no transparency")
-        return cls(width, height, image_format, fit, quality, background)
+        upscale = document.get("upscale", False)
+        if not isinstance(upscale, bool):
+            raise InvalidOption(f"{field}.upscale", "must be true or false")
+        return cls(width, height, image_format, fit, quality, background, upscale)
 
 
 def _size(document: dict, field: str, max_side: int) -> tuple[int, int]:
     if "size" in document:
         raw = document["size"]
-        parts = re.split(r"[,x]", raw) if isinstance(raw, str) else raw
+        if isinstance(raw, str):
+            matched = _SIZE.fullmatch(raw.strip())
+            if not matched:
+                raise InvalidOption(f"{field}.size", "must look like \"200,200\" or [200, 200]")
+            parts = [int(part) for part in matched.groups()]
+        else:
+            parts = raw
         if not isinstance(parts, list) or len(parts) != 2:
             raise InvalidOption(f"{field}.size", "must look like \"200,200\" or [200, 200]")
-        try:
-            width, height = (int(part) if isinstance(part, (int, str)) and not isinstance(part, bool) else None
-                             for part in parts)
-        except ValueError:
-            raise InvalidOption(f"{field}.size", "must be two whole numbers") from None
+        width, height = parts
         name = f"{field}.size"
     else:
         width, height = document.get("width", DEFAULT_SIZE), document.get("height", DEFAULT_SIZE)
@@ -101,11 +116,8 @@ DEFAULT_OUTPUTS = (OutputSpec(),)
 
 
 def parse_outputs(text: str, max_outputs: int, max_side: int, formats: tuple[str, ...]) -> tuple[OutputSpec, ...]:
-    """The `output` request field: a JSON object or a list of them."""
-    try:
-        document = json.loads(text)
-    except ValueError as error:
-        raise InvalidOption("output", f"not valid JSON: {error}") from None
+    """The `output` request field: a JSON object or a list of them (the caller bounds its length)."""
+    document = strict_json(text, "output")
     items = document if isinstance(document, list) else [document]
     if not items:
         raise InvalidOption("output", "ask for at least one output")
@@ -113,3 +125,46 @@ def parse_outputs(text: str, max_outputs: int, max_side: int, formats: tuple[str
         raise InvalidOption("output", f"{len(items)} outputs asked for; the limit is {max_outputs}")
     return tuple(OutputSpec.from_dict(item, f"output[{index}]", max_side, formats)
                  for index, item in enumerate(items))
+
+
+def strict_json(text: str, field: str) -> object:
+    """JSON without NaN/Infinity, duplicate keys or nesting deeper than MAX_JSON_DEPTH."""
+    if _depth(text) > MAX_JSON_DEPTH:
+        raise InvalidOption(field, f"nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except ValueError as error:
+        raise InvalidOption(field, f"not valid JSON: {error}") from None
+
+
+def _depth(text: str) -> int:
+    """How deeply brackets nest outside strings: checked before json.loads recurses."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("a key appears twice in one object")
+    return document

@@ -69,8 +69,9 @@ class _Source:
 def _needed_size(size: tuple[int, int], spec: OutputSpec) -> tuple[int, int]:
     """The size the whole source would need to be scaled to for this output (cover fills the box)."""
     if spec.fit != "cover":
-        return fit(size, (spec.width, spec.height))
-    scale = min(1.0, max(spec.width / size[0], spec.height / size[1]))
+        return fit(size, (spec.width, spec.height), spec.upscale)
+    scale = max(spec.width / size[0], spec.height / size[1])
+    scale = scale if spec.upscale else min(1.0, scale)
     return max(1, math.ceil(size[0] * scale)), max(1, math.ceil(size[1] * scale))
 
 
@@ -82,8 +83,9 @@ def _derive(source: _Source, spec: OutputSpec) -> Image.Image:
     whole image a second time (README, "Memory bound")."""
     box = (spec.width, spec.height)
     if spec.fit == "cover":
+        box = box if spec.upscale else _within(box, source.upright)
         return _resampled(source, box, _centred_crop(source.upright, box))
-    fitted = _resampled(source, fit(source.upright, box))
+    fitted = _resampled(source, fit(source.upright, box, spec.upscale))
     if spec.fit == "contain":
         return fitted
     background = _background(spec)
@@ -93,6 +95,12 @@ def _derive(source: _Source, spec: OutputSpec) -> Image.Image:
     offset = ((box[0] - fitted.width) // 2, (box[1] - fitted.height) // 2)
     canvas.paste(layer, offset, layer)
     return canvas
+
+
+def _within(box: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """A cover box no larger than the source: the box's shape, shrunk until it fits in size."""
+    scale = min(1.0, size[0] / box[0], size[1] / box[1])
+    return max(1, round(box[0] * scale)), max(1, round(box[1] * scale))
 
 
 def _centred_crop(size: tuple[int, int], box: tuple[int, int]) -> tuple[float, float]:
@@ -110,7 +118,7 @@ def _resampled(source: _Source, size: tuple[int, int], crop: tuple[float, float]
         size = (size[1], size[0])
         crop = None if crop is None else (crop[1], crop[0])
     region = None
-    if crop is not None and (crop[0] < source.stored[0] or crop[1] < source.stored[1]):
+    if crop is not None and not all(map(math.isclose, crop, source.stored)):
         # In the decoded image's pixels: a JPEG may have been decoded at reduced scale.
         width = crop[0] * image.width / source.stored[0]
         height = crop[1] * image.height / source.stored[1]
@@ -122,6 +130,8 @@ def _resampled(source: _Source, size: tuple[int, int], crop: tuple[float, float]
             image = image.resize(size, Image.Resampling.LANCZOS, box=region, reducing_gap=REDUCING_GAP)
         image.load()  # a small image needs no resize: decode it here, where errors are caught
     image = _to_output_mode(image)
+    # Outputs carry no metadata of the source (comment, ICC profile, EXIF, XMP).
+    image.info = {key: value for key, value in image.info.items() if key == "transparency"}
     method = _TRANSPOSE_METHODS.get(source.orientation)
     return image.transpose(method) if method is not None else image
 
@@ -134,8 +144,8 @@ def _background(spec: OutputSpec) -> tuple[int, int, int, int]:
     if value == "transparent":
         return 0, 0, 0, 0
     digits = value.lstrip("#")
-    channels = tuple(int(digits[index:index + 2], 16) for index in range(0, len(digits), 2))
-    return channels if len(channels) == 4 else (*channels, 255)
+    red, green, blue = (int(digits[index:index + 2], 16) for index in (0, 2, 4))
+    return red, green, blue, int(digits[6:8], 16) if len(digits) == 8 else 255
 
 
 def _encode_as(image: Image.Image, spec: OutputSpec) -> Thumbnail:
@@ -226,11 +236,11 @@ def _decode_errors() -> Iterator[None]:
         raise CorruptImage(f"cannot decode image: {error}") from error
 
 
-def fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
-    """The largest size inside box with size's aspect ratio; never larger than size."""
+def fit(size: tuple[int, int], box: tuple[int, int], upscale: bool = False) -> tuple[int, int]:
+    """The largest size inside box with size's aspect ratio; never larger than size unless upscale."""
     width, height = size
     scale = min(box[0] / width, box[1] / height)
-    if scale >= 1:
+    if scale == 1 or (scale > 1 and not upscale):
         return size
     return max(1, round(width * scale)), max(1, round(height * scale))
 
@@ -282,8 +292,8 @@ def _normalise_mode(image: Image.Image) -> Image.Image:
 
 def _to_output_mode(image: Image.Image) -> Image.Image:
     if image.mode == "F":
-        extrema = image.getextrema()
-        scale = 255.0 / 65535.0 if extrema[1] > 255 else 1.0
+        highest = image.getextrema()[1]  # a single band: (lowest, highest)
+        scale = 255.0 / 65535.0 if isinstance(highest, (int, float)) and highest > 255 else 1.0
         return image.point(lambda value: value * scale).convert("L")
     if image.mode == "CMYK":
         return image.convert("RGB")

@@ -52,6 +52,10 @@ class Settings:
     allow_anonymous: bool = False
     retention_seconds: int = 7 * 24 * 3600
     storage_grace_seconds: int = 60
+    # A job unfinished and unwritten this long has lost its message: the reconciler sends it
+    # again (README, "Delivery guarantees", says why 15 minutes); sweeps run this often at most.
+    reconcile_after_seconds: int = 900
+    reconcile_interval_seconds: int = 300
     rate_limit_per_minute: int = 600
     metrics_port: int = 0
     data_dir: str = DEFAULT_DATA_DIR
@@ -70,6 +74,11 @@ class Settings:
     webhook_backoff_seconds: float = 2.0
     # CIDR networks a callback may reach even though they are loopback/private (e.g. 127.0.0.1/32).
     webhook_allow_networks: tuple[str, ...] = ()
+    # The api's public base URL (https://thumbs.example.com/): Location and job URLs are built
+    # from it; empty: from the request's Host header (fine on a trusted network only).
+    public_url: str = ""
+    # Jobs an owner may have waiting (pending) at once; past it submissions get 429.
+    max_waiting_jobs_per_owner: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
@@ -100,6 +109,9 @@ class Settings:
             "allow_anonymous": _boolean(environ, "ALLOW_ANONYMOUS", False),
             "retention_seconds": _positive_int(environ, "RETENTION_SECONDS", cls.retention_seconds),
             "storage_grace_seconds": _positive_int(environ, "STORAGE_GRACE_SECONDS", cls.storage_grace_seconds),
+            "reconcile_after_seconds": _positive_int(environ, "RECONCILE_AFTER_SECONDS", cls.reconcile_after_seconds),
+            "reconcile_interval_seconds": _positive_int(environ, "RECONCILE_INTERVAL_SECONDS",
+                                                        cls.reconcile_interval_seconds),
             "rate_limit_per_minute": _positive_int(environ, "RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
             "metrics_port": _positive_int(environ, "THUMBNAILER_METRICS_PORT", 0),
             "data_dir": str(data_dir),
@@ -114,6 +126,9 @@ class Settings:
             "webhook_attempts": _positive_int(environ, "WEBHOOK_ATTEMPTS", cls.webhook_attempts),
             "webhook_backoff_seconds": _positive_float(environ, "WEBHOOK_BACKOFF_SECONDS", cls.webhook_backoff_seconds),
             "webhook_allow_networks": _networks(environ, "WEBHOOK_ALLOW_NETWORKS"),
+            "public_url": _public_url(environ, "PUBLIC_URL"),
+            "max_waiting_jobs_per_owner": _positive_int(environ, "MAX_WAITING_JOBS_PER_OWNER",
+                                                        cls.max_waiting_jobs_per_owner),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]  # each value is parsed to its field's type above
@@ -121,18 +136,15 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        """Parse both URLs now, so a typo stops the process at start-up, naming the variable."""
-        if self.storage_backend == "s3":
-            self.bucket
-        else:
-            self.storage_path
+        """Parse every URL now, so a typo stops the process at start-up, naming the variable (each
+        property raises ConfigurationError for a malformed value; the values themselves are unused)."""
+        parsed: list[object] = [self.bucket if self.storage_backend == "s3" else self.storage_path, self.jobs_backend]
         if self.queue_backend == "sqs":
-            self.queue_name
+            parsed.append(self.queue_name)
         elif self.queue_backend == "postgresql":
-            self.postgres_queue
+            parsed.append(self.postgres_queue)
         else:
-            self.queue_path
-        self.jobs_backend
+            parsed.append(self.queue_path)
         for priority in (priorities.HIGH, priorities.LOW):
             self.priority_queue_url(priority)
         if self.max_outputs > HARD_MAX_OUTPUTS:
@@ -212,13 +224,12 @@ class Settings:
 
     @property
     def processes(self) -> int:
-        """How many thumbnailer processes to run: the setting, else one per usable core."""
+        """How many thumbnailer processes to run: the setting, else one per CPU of the cgroup quota (or core)."""
         if self.thumbnailer_processes is not None:
             return self.thumbnailer_processes
-        try:
-            return len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            return os.cpu_count() or 1
+        from core.cpus import available_cpus
+
+        return available_cpus()
 
     @property
     def bucket(self) -> str:
@@ -314,6 +325,17 @@ def _networks(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
         except ValueError:
             raise ConfigurationError(f"{name} must list CIDR networks like 127.0.0.1/32, not {part!r}") from None
     return tuple(raw)
+
+
+def _public_url(environ: Mapping[str, str], name: str) -> str:
+    """An http(s) base URL with a host and no query or fragment; kept with one trailing slash."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return ""
+    url = urlparse(raw)
+    if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+        raise ConfigurationError(f"{name} must look like https://thumbs.example.com/, not {raw!r}")
+    return raw.rstrip("/") + "/"
 
 
 def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:

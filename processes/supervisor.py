@@ -30,6 +30,9 @@ from processes.children import SUPERVISOR_PID_VARIABLE, die_with
 from processes.waiting import stop
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# A child that exits with this status cannot work as configured (say, its credentials lack a
+# permission): restarting it would only repeat the refusal, so everything stops with its status.
+EXIT_DO_NOT_RESTART = 3
 WATCH_SECONDS = 0.1
 
 
@@ -92,6 +95,7 @@ class Supervisor:
         self.stop_grace = stop_grace
         self.say = say or printer("supervisor")
         self.failure: str | None = None  # why it stops on its own (an essential child died, a crash loop)
+        self.failure_status = 1
         self.stop_signal: int | None = None
         self.killed: list[str] = []
         self._children = [_Child(program) for program in programs]
@@ -152,7 +156,7 @@ class Supervisor:
             time.sleep(WATCH_SECONDS)
         if self.failure:
             self.say(f"{self.failure}; stopping everything")
-            return 1
+            return self.failure_status
         return 0
 
     def _spawn(self, child: _Child) -> None:
@@ -168,6 +172,10 @@ class Supervisor:
         child.process = None
         if child.program.essential:
             self.failure = f"{name} {describe(returncode)}"
+            return
+        if returncode == EXIT_DO_NOT_RESTART:
+            self.failure = f"{name} {describe(returncode)}: it cannot work as configured (its log says why)"
+            self.failure_status = EXIT_DO_NOT_RESTART
             return
         quick = now - child.started < self.policy.stable_seconds
         child.deaths = child.deaths + 1 if quick else 1

@@ -43,6 +43,7 @@ if sys.argv[2] != "baseline":
 MAKE = """
 import sys
 from PIL import Image
+import core
 path, fmt, mode, width, height = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 ramp = Image.linear_gradient("L").resize((width, height))
 if mode == "I;16":

@@ -9,7 +9,8 @@
 # Settings (environment): MINIO_PORT (9000), ELASTICMQ_PORT (9324), ELASTICMQ_HEAP (256m),
 # MINIO_ROOT_USER / MINIO_ROOT_PASSWORD (thumbnails / thumbnails-secret, as in localhost.env
 # and testing.env), THUMBNAILS_CACHE (~/.cache/thumbnails), SERVICES_DIR (<repo>/.services),
-# ELASTICMQ_PERSISTENT (empty; 1 keeps queues and messages in SERVICES_DIR across restarts, as SQS would).
+# ELASTICMQ_PERSISTENT (empty; 1 keeps queues and messages in SERVICES_DIR across a stop or a kill:
+# every send it answered is there after a restart, see README "Delivery guarantees").
 set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c   # github.com/minio/minio, 2026-02-12
@@ -58,7 +59,7 @@ wait_until() {  # wait_until NAME CHECK
 
 daemon() {  # daemon NAME COMMAND...: detached from the terminal, its own pid in NAME.pid
   local name=$1; shift
-  setsid sh -c 'echo $$ >"$0"; exec "$@"' "$run_dir/$name.pid" "$@" >"$run_dir/$name.log" 2>&1 </dev/null &
+  setsid sh -c 'echo $$ >"$0"; exec "$@"' "$run_dir/$name.pid" "$@" >>"$run_dir/$name.log" 2>&1 </dev/null &
 }
 
 start_minio() {
@@ -81,10 +82,12 @@ rest-sqs { enabled = true, bind-port = $elasticmq_port, bind-hostname = "127.0.0
 rest-stats { enabled = false }
 CONF
   if [ -n "${ELASTICMQ_PERSISTENT:-}" ]; then
-    # In memory by default, ElasticMQ forgets every queue and message when it stops.
+    # In memory by default, ElasticMQ forgets every queue and message when it stops. In H2:
+    # DB_CLOSE_ON_EXIT=FALSE, or H2 closes the database at SIGTERM while ElasticMQ goes on
+    # answering sends for seconds (lost); WRITE_DELAY=0, so each commit reaches the file at once.
     cat >>"$run_dir/elasticmq.conf" <<CONF
 queues-storage { enabled = true, path = "$run_dir/elasticmq-queues.conf" }
-messages-storage { enabled = true, uri = "jdbc:h2:$run_dir/elasticmq-h2" }
+messages-storage { enabled = true, uri = "jdbc:h2:$run_dir/elasticmq-h2;DB_CLOSE_ON_EXIT=FALSE;WRITE_DELAY=0" }
 CONF
   fi
   # An explicit heap: the original design's ElasticMQ ran out of the JVM default under load.
@@ -98,7 +101,8 @@ stop_one() {
   [ -f "$pid_file" ] || return 0
   local pid; pid=$(cat "$pid_file")
   if kill "$pid" 2>/dev/null; then
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    # Up to 30 s to shut down cleanly (a loaded JVM can take over 10); SIGKILL only after that.
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -9 "$pid" 2>/dev/null || true
     log "$1 stopped"
   fi
@@ -113,5 +117,5 @@ case ${1:-} in
   status)
     minio_up && echo "minio: up on $minio_port" || echo "minio: down"
     elasticmq_up && echo "elasticmq: up on $elasticmq_port" || echo "elasticmq: down" ;;
-  *) sed -n '2,12p' "$0"; exit 2 ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
 esac

@@ -6,11 +6,12 @@ import dataclasses
 import functools
 
 from core import priorities
-from core.errors import TransientError
+from core.errors import PermissionDenied, TransientError
 from core.settings import Settings
 from storage.jobstore import DocumentJobStore, JobStore
 from storage.objects.base import ObjectStore
 from storage.queues.base import Message, Queue
+from storage.waiting import WaitingJobs
 
 __all__ = ["Backends", "DocumentJobStore", "JobStore", "Message", "ObjectStore", "Queue", "connect"]
 
@@ -28,6 +29,10 @@ class Backends:
     @functools.cached_property
     def jobs(self) -> JobStore:
         return self.job_store if self.job_store is not None else DocumentJobStore(self.objects)
+
+    @functools.cached_property
+    def waiting(self) -> WaitingJobs:
+        return WaitingJobs(self.objects)
 
     def queue_for(self, priority: str) -> Queue:
         """Where a job of this priority is sent (normal when no priority queues are configured)."""
@@ -49,7 +54,8 @@ class Backends:
 
     def ensure(self) -> None:
         """Create what is missing. Both are tried even when one is unreachable, so that a process
-        started during a storage outage still creates its queue; the first failure is raised."""
+        started during a storage outage still creates its queue; the first failure is raised,
+        a refused permission before an outage (the one a caller must not wait out)."""
         failures = []
         backends: list[ObjectStore | JobStore | Queue] = [self.objects, self.jobs, *self.queues]
         for backend in backends:
@@ -58,7 +64,7 @@ class Backends:
             except TransientError as error:
                 failures.append(error)
         if failures:
-            raise failures[0]
+            raise next((error for error in failures if isinstance(error, PermissionDenied)), failures[0])
 
 
 def connect(settings: Settings) -> Backends:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.session
 
-from core.errors import Conflict, NotFound, ThumbnailsError, TransientError
+from core.errors import Conflict, NotFound, OutcomeUnknown, PermissionDenied, ThumbnailsError, TransientError
 
 # Retries (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE), endpoints and region are left to
 # botocore, which reads them from the environment; only what it cannot read is set.
@@ -22,6 +24,27 @@ _NOT_FOUND_CODES = {"404", "NoSuchKey", "NoSuchBucket", "NotFound", "AWS.SimpleQ
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
 _TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "ServiceUnavailable",
                     "InternalError", "RequestThrottled", "XMinioServerNotInitialized"}
+
+# A permission the IAM policy lacks (AWS answers a HEAD request with a bare 403, whose code
+# botocore reports as "403"), and keys AWS does not accept at all.
+_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "AuthorizationError", "Forbidden", "403"}
+_UNKNOWN_KEY_CODES = {"InvalidClientTokenId", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+                      "UnrecognizedClientException"}
+# The IAM action that authorizes an operation, where it is not named after the operation
+# (AWS's Service Authorization Reference, "Actions, resources, and condition keys" for S3 and SQS).
+IAM_ACTION_OF = {
+    "s3:HeadBucket": "s3:ListBucket",
+    "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:ListObjects": "s3:ListBucket",
+    "s3:HeadObject": "s3:GetObject",
+    "s3:DeleteObjects": "s3:DeleteObject",
+    "s3:GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "s3:PutBucketLifecycleConfiguration": "s3:PutLifecycleConfiguration",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+}
+POLICY_FILE = "deploy/iam-policy.json"
 
 
 def make_client(service: str, addressing_style: str = "auto"):
@@ -51,11 +74,42 @@ def translated_errors(what: str):
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in _NOT_FOUND_CODES:
             raise NotFound(f"{what}: not found") from error
+        action = iam_action(error.operation_name)
+        if code in _DENIED_CODES:
+            # A bare 403 (HEAD) may also be keys refused outright: it does not say which.
+            unless = ", or they are not accepted at all" if code == "403" else ""
+            raise PermissionDenied(f"{what}: {code}: these credentials may not {action}{unless} "
+                                   f"(the IAM policy must grant it, see {POLICY_FILE})", action) from error
+        if code in _UNKNOWN_KEY_CODES:
+            raise PermissionDenied(f"{what}: {code}: these credentials are not accepted at all "
+                                   f"(check the keys, AWS_PROFILE or role)", action) from error
         if code in _CONFLICT_CODES:
             raise Conflict(f"{what}: changed by another writer") from error
         if code in _TRANSIENT_CODES or status >= 500:
             raise TransientError(f"{what}: {code or status}") from error
         raise ThumbnailsError(f"{what}: {code}: {error}") from error
+    except botocore.exceptions.NoCredentialsError as error:
+        raise PermissionDenied(f"{what}: {error} (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                               f"AWS_PROFILE, or a role: see the README's Production on AWS)") from error
+    except (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError) as error:
+        # The request went out and no answer came back: it may have been carried out.
+        raise OutcomeUnknown(f"{what}: no answer: {error}") from error
     except botocore.exceptions.BotoCoreError as error:
-        # Connection refused, timeouts, closed connections: worth trying again later.
+        # Connection refused, connect timeouts: the request never arrived; worth trying again later.
         raise TransientError(f"{what}: {error}") from error
+
+
+def iam_action(operation: str) -> str:
+    """"HeadBucket" -> "s3:ListBucket": the IAM action an S3 or SQS operation needs."""
+    qualified = f"{_service_of(operation)}:{operation}"
+    return IAM_ACTION_OF.get(qualified, qualified)
+
+
+@functools.cache
+def _service_of(operation: str) -> str:
+    """Which of S3 and SQS has this operation (their operation names do not overlap)."""
+    session = botocore.session.get_session()
+    for service in ("sqs", "s3"):
+        if operation in session.get_service_model(service).operation_names:
+            return service
+    return "aws"

@@ -11,7 +11,8 @@ from __future__ import annotations
 import abc
 import base64
 import dataclasses
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import BinaryIO
 
@@ -20,12 +21,16 @@ from core.job import Job, JobStatus, parse_job_id
 from core.outputs import HARD_MAX_OUTPUTS
 from storage.objects.base import ObjectStore, StoredObject
 
+log = logging.getLogger(__name__)
 JOB_CONTENT_TYPE = "application/json"
 PREFIX = "jobs/"
+DOCUMENT_SUFFIX = "/job.json"
 SECONDS_PER_DAY = 86400
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.PROCESSING)
+# The most unfinished jobs one reconciler sweep takes from a database; the next sweep takes more.
+RECONCILE_BATCH = 1000
 # A job read, changed and written this many times over, losing each time to another writer, is
 # left to the caller: something is rewriting it in a loop.
 MAX_UPDATE_ATTEMPTS = 5
@@ -165,6 +170,12 @@ class JobStore(abc.ABC):
     _no_history = ("job history needs a database: set JOBS_URL to sqlite:///path/jobs.db or "
                    "postgresql://..., or run the embedded default")
 
+    def unfinished_before(self, cutoff: datetime) -> Iterator[Job]:
+        """Jobs not finished (pending or processing) whose record was last written before cutoff,
+        each with the version it was read at, so that a rescue is a conditional write. A
+        database answers with one indexed query (stale())."""
+        yield from self.stale(ACTIVE_STATUSES, cutoff, limit=RECONCILE_BATCH)
+
     # -- data ------------------------------------------------------------------
 
     def save_input(self, job_id: str, data: bytes | BinaryIO, content_type: str) -> None:
@@ -202,6 +213,12 @@ class JobStore(abc.ABC):
 class DocumentJobStore(JobStore):
     """The record is a JSON document beside the job's data; the ETag makes writes conditional."""
 
+    def __init__(self, objects: ObjectStore):
+        super().__init__(objects)
+        # Ids of jobs seen finished: a finished job never changes status again, so the
+        # reconciler's sweeps read each finished document at most once per process.
+        self._seen_finished: set[str] = set()
+
     def save(self, job: Job) -> None:
         stored = self.objects.put(job_key(job.id), job.to_json().encode(), JOB_CONTENT_TYPE, only_if=job.version)
         job.version = stored or None
@@ -218,3 +235,31 @@ class DocumentJobStore(JobStore):
 
     def delete_record(self, job_id: str) -> None:
         self.objects.delete(job_key(job_id))
+
+    def unfinished_before(self, cutoff: datetime) -> Iterator[Job]:
+        """Jobs not finished (pending or processing) whose document was last written before
+        cutoff, each with the version it was read at, so that a rescue is a conditional write.
+
+        On an object store this lists every key under jobs/ (one call per thousand objects) and
+        reads the documents older than cutoff that were not seen finished before: the cost of a
+        sweep grows with the jobs kept. A database keeps an index on (status, updated) and answers
+        it with one query.
+        """
+        limit = cutoff.timestamp()
+        for listed in self.objects.list_objects(PREFIX):
+            job_id = listed.key[len(PREFIX):-len(DOCUMENT_SUFFIX)]
+            if not listed.key.endswith(DOCUMENT_SUFFIX) or listed.modified >= limit or job_id in self._seen_finished:
+                continue
+            try:
+                stored = self.objects.get(listed.key)
+                job = Job.from_json(stored.data)
+            except NotFound:
+                continue  # deleted since it was listed
+            except InvalidJob as error:
+                log.warning("skipping a corrupt job document", extra={"key": listed.key, "reason": str(error)})
+                continue
+            if job.status.is_terminal:
+                self._seen_finished.add(job.id)
+            elif stored.modified is not None and stored.modified < limit:
+                job.version = stored.version or None
+                yield job

@@ -1,45 +1,53 @@
-"""Fixtures: testing.env, the real MinIO/ElasticMQ, and a uniquely named bucket and queue."""
+"""Fixtures. Tests run on the embedded backends (a folder store and SQLite queues in the test's
+tmp_path) unless they ask for the real MinIO/ElasticMQ: a test that requests the `servers`
+fixture, directly or through `bucket_name` / `servers_settings`, is marked `servers` here, so
+`pytest -m "not servers"` needs no server at all. Shared helpers live in the tests package's
+other modules (environment, images, jobs, waiting, processes, embedded, dedicated), never here."""
 
 from __future__ import annotations
 
 import itertools
 import os
-import secrets
 import subprocess
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-import requests
-from dotenv import dotenv_values
 
 import core
 import storage
 from storage.aws import make_client
 from storage.objects.s3 import S3ObjectStore
 from storage.queues.sqs import SqsQueue
+from tests import environment
 from tests.databases import postgres_url  # noqa: F401  (a fixture)
+from tests.environment import ALICE, ROOT, RUN_ID
+from tests.moto_server import Target
 
-ROOT = Path(__file__).resolve().parent.parent
-TESTING_ENV = {key: value for key, value in dotenv_values(ROOT / "testing.env").items() if value is not None}
-os.environ.update(TESTING_ENV)
+environment.apply()
 
-# Two owners' keys for the whole run; the api processes the tests start inherit API_KEYS.
-from core.keys import new_key  # noqa: E402  (after testing.env is loaded)
+# moto as a third S3/SQS backend: its fixtures (aws_target, moto_server, moto_bucket).
+pytest_plugins = ["tests.moto_server"]
 
-ALICE_KEY, _alice = new_key("alice")
-BOB_KEY, _bob = new_key("bob")
-os.environ["API_KEYS"] = f"{_alice.line()},{_bob.line()}"
-os.environ["THUMBNAILS_KEY"] = ALICE_KEY  # what `thumbnails submit/status` send by default
-ALICE = {"Authorization": f"Bearer {ALICE_KEY}"}
-BOB = {"Authorization": f"Bearer {BOB_KEY}"}
-# Alice over HTTP, for tests that drive a running service the way curl would.
-alice_http = requests.Session()
-alice_http.headers.update(ALICE)
-
-RUN_ID = f"{os.environ['TEST_NAME_PREFIX']}-{time.strftime('%Y%m%dt%H%M%S')}-{secrets.token_hex(2)}"
 _queue_numbers = itertools.count(1)
+NO_SERVER = "http://127.0.0.1:9"  # nothing listens on the discard port
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items):
+    """Whatever needs the real servers carries the `servers` marker, whether or not it says so."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        # aws_target picks the real servers unless a test is parametrized onto moto
+        if "servers" in names or ("aws_target" in names and not item.get_closest_marker("moto")):
+            item.add_marker(pytest.mark.servers)
+
+
+def pytest_collection_finish(session):
+    """A run without `servers` tests (the fast lane) points S3 and SQS at a closed port: a test
+    that reached the real servers without saying so fails at once instead of passing here and
+    breaking where no server runs."""
+    if not any(item.get_closest_marker("servers") for item in session.items):
+        os.environ.update(AWS_ENDPOINT_URL_S3=NO_SERVER, AWS_ENDPOINT_URL_SQS=NO_SERVER)
 
 
 def _answers(url: str) -> bool:
@@ -70,12 +78,45 @@ def bucket_name(servers):
 
 
 @pytest.fixture
-def settings(bucket_name, monkeypatch) -> core.Settings:
-    """Settings with this test's own queue; also exported for the processes a test starts."""
-    queue_name = f"{RUN_ID}-{next(_queue_numbers)}"
-    monkeypatch.setenv("STORAGE_URL", f"s3://{bucket_name}")
-    monkeypatch.setenv("QUEUE_URL", f"sqs://{queue_name}")
+def embedded_settings(tmp_path, monkeypatch) -> core.Settings:
+    """A folder store and SQLite queues of this test's own; exported for the processes it starts."""
+    monkeypatch.setenv("STORAGE_URL", (tmp_path / "objects").as_uri())
+    monkeypatch.setenv("QUEUE_URL", f"sqlite://{(tmp_path / 'queue.db').as_posix()}")
     return core.Settings.from_env(os.environ)
+
+
+@pytest.fixture
+def servers_settings(aws_target, monkeypatch) -> core.Settings:
+    """S3 and SQS: the real MinIO (the run's bucket) and ElasticMQ, or moto shaped like AWS for a
+    test parametrized with ON_EACH_AWS_BACKEND; queues of this test's own; exported too."""
+    return _aws_settings(aws_target, monkeypatch)
+
+
+def _aws_settings(aws_target: Target, monkeypatch) -> core.Settings:
+    queue_name = f"{RUN_ID}-{next(_queue_numbers)}"
+    for name, value in aws_target.environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STORAGE_URL", f"s3://{aws_target.bucket}")
+    monkeypatch.setenv("QUEUE_URL", aws_target.queue_url(queue_name))
+    return core.Settings.from_env(os.environ)
+
+
+@pytest.fixture(params=["embedded", pytest.param("servers", marks=pytest.mark.servers),
+                        pytest.param("moto", marks=pytest.mark.moto)])
+def any_settings(request, monkeypatch) -> core.Settings:
+    """For tests that hold on every backend: embedded, the real servers, moto shaped like AWS."""
+    if request.param == "embedded":
+        return request.getfixturevalue("embedded_settings")
+    target = (Target("moto", request.getfixturevalue("moto_bucket"), request.getfixturevalue("moto_server").environ())
+              if request.param == "moto" else Target("servers", request.getfixturevalue("bucket_name"), {}))
+    return _aws_settings(target, monkeypatch)
+
+
+@pytest.fixture
+def settings(embedded_settings) -> core.Settings:
+    """The backends a test runs on: embedded. A class or module that tests S3/SQS behaviour
+    overrides this fixture with `servers_settings`; `backends`, `app` and `client` follow."""
+    return embedded_settings
 
 
 @pytest.fixture
@@ -84,8 +125,8 @@ def backends(settings):
     backends.ensure()
     yield backends
     for queue in backends.queues:
-        assert isinstance(queue, SqsQueue)
-        queue.delete_queue()
+        if isinstance(queue, SqsQueue):
+            queue.delete_queue()
 
 
 @pytest.fixture

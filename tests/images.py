@@ -11,6 +11,13 @@ from PIL import Image
 RED = (220, 20, 20)
 BLUE = (20, 20, 220)
 
+# For each EXIF orientation: where the red half of a wide red|blue image ends up once
+# displayed upright, and the displayed shape (orientations 5-8 swap width and height).
+ORIENTATIONS = {
+    1: ("left", (100, 50)), 2: ("right", (100, 50)), 3: ("right", (100, 50)), 4: ("left", (100, 50)),
+    5: ("top", (50, 100)), 6: ("top", (50, 100)), 7: ("bottom", (50, 100)), 8: ("bottom", (50, 100)),
+}
+
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
     buffer = io.BytesIO()
@@ -71,4 +78,4 @@ def decode(data: bytes) -> Image.Image:
 
 
 def colour_distance(a, b) -> float:
-    return sum((x - y) ** 2 for x, y in zip(a, b)) ** 0.5
+    return sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) ** 0.5

@@ -27,7 +27,11 @@ def _spawn(args: list[str], env: dict, log: Path | None) -> subprocess.Popen:
 def start_api(env: dict, port: int, log: Path | None = None) -> subprocess.Popen:
     """gunicorn on 127.0.0.1:port; waits until it answers /healthz."""
     process = _spawn([sys.executable, "-m", "api", "--bind", f"127.0.0.1:{port}"], env, log)
-    wait_until_up(f"http://127.0.0.1:{port}/healthz", process)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", process)
+    except BaseException:
+        stop(process)  # an api that never answered is not left running after the test
+        raise
     return process
 
 

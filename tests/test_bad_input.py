@@ -4,7 +4,6 @@ and the api and thumbnailer stay up and keep serving."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from pathlib import Path
@@ -12,11 +11,12 @@ from pathlib import Path
 import pytest
 
 import core
-import storage
 from tests import images, processes
-from tests.conftest import ALICE, RUN_ID
-from tests.conftest import alice_http as http
-from tests.test_thumbnailer import submit_directly
+from tests.embedded import embedded_environ
+from tests.environment import ALICE
+from tests.environment import alice_http as http
+from tests.jobs import submit_directly
+from tests.waiting import poll_until_finished
 from thumbnailer.worker import Worker
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -59,12 +59,11 @@ def test_every_corpus_file_has_an_expectation():
 
 
 @pytest.fixture(scope="module")
-def service(bucket_name, tmp_path_factory):
-    """gunicorn api + one thumbnailer with a queue of their own."""
+def service(tmp_path_factory):
+    """gunicorn api + one thumbnailer on embedded backends of their own."""
     logs = tmp_path_factory.mktemp("bad-input-logs")
     port = processes.free_port()
-    env = dict(os.environ, STORAGE_URL=f"s3://{bucket_name}", QUEUE_URL=f"sqs://{RUN_ID}-bad-input",
-               WEB_CONCURRENCY="2")
+    env = embedded_environ(tmp_path_factory.mktemp("bad-input-data"))
     api = processes.start_api(env, port, logs / "api.log")
     thumbnailer = processes.start_thumbnailer(env, logs / "thumbnailer.log")
     try:
@@ -72,24 +71,13 @@ def service(bucket_name, tmp_path_factory):
                "max_bytes": int(env["MAX_UPLOAD_BYTES"])}
     finally:
         processes.stop(thumbnailer, api)
-        storage.connect(core.Settings.from_env(env)).queue.delete_queue()
-
-
-def poll_until_done(url: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = http.get(url, timeout=10).json()
-        if job["status"] in ("complete", "failed"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"{url} still {job['status']} after {timeout} s")
 
 
 def assert_still_serving(service) -> None:
     assert service["api"].poll() is None and service["thumbnailer"].poll() is None
     accepted = http.post(f"{service['url']}/jobs", files={"image": ("ok.jpg", images.jpeg())}, timeout=30)
     assert accepted.status_code == 202
-    assert poll_until_done(accepted.headers["Location"])["status"] == "complete"
+    assert poll_until_finished(accepted.headers["Location"])["status"] == "complete"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -102,7 +90,7 @@ def test_corpus_file_over_http(service, name):
     if final is None:
         assert body["error"] and body["message"]
         return
-    job = poll_until_done(response.headers["Location"])
+    job = poll_until_finished(response.headers["Location"])
     assert (job["status"], job["code"]) == final, job
     assert job["message"]
     if job["status"] == "complete":

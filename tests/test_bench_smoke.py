@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests import images
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.environment import ROOT
 
 
 @pytest.fixture
@@ -33,7 +31,14 @@ def test_render_benchmark_runs(tiny_corpus):
     assert "Peak RSS" in output
 
 
-def test_e2e_benchmark_runs(tiny_corpus, servers):
+def test_render_benchmark_names_a_missing_corpus(tmp_path):
+    missing = tmp_path / "no-corpus"
+    result = subprocess.run([sys.executable, "bench/render.py", "--corpus", str(missing)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and f"no corpus folder at {missing}" in result.stderr and "--corpus" in result.stderr
+
+
+def test_e2e_benchmark_runs(tiny_corpus, servers):  # the real stack: MinIO and ElasticMQ
     output = run("bench/e2e.py", "--corpus", str(tiny_corpus), "--inputs", "1080p", "--jobs", "3",
                  "--thumbnailers", "1", "--clients", "2", "--phases", "throughput,uploads",
                  "--upload-sizes", "0.1", "--upload-rounds", "1", "--render-seconds", "0.5", "--timeout", "60")

@@ -191,7 +191,7 @@ def test_something_else_at_the_url_is_a_clear_error(photo, capsys):
             pass
 
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotTheApi) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         url = f"http://127.0.0.1:{server.server_address[1]}"
         code = main(["submit", str(photo), "--url", url])
         server.shutdown()

@@ -1,4 +1,6 @@
-"""One contract for every backend: the embedded ones and the real MinIO/ElasticMQ behave alike."""
+"""One contract for every backend: the embedded ones and the real MinIO/ElasticMQ behave alike.
+
+Every test runs on the embedded backend; its twin on MinIO/ElasticMQ carries the `servers` marker."""
 
 from __future__ import annotations
 
@@ -19,23 +21,37 @@ from storage.objects.s3 import S3ObjectStore
 from storage.queues.postgres import PostgresQueue
 from storage.queues.sqlite import SqliteQueue
 from storage.queues.sqs import SqsQueue
-from tests.conftest import RUN_ID
+from tests.environment import RUN_ID
+from tests.jobs import receive_until
+from tests.moto_server import ON_EACH_AWS_BACKEND, moto
 
-SHORT_VISIBILITY_SECONDS = 2
+SHORT_VISIBILITY_SECONDS = 1
 LONG_VISIBILITY_SECONDS = 60
 _names = itertools.count(1)
 
 
 # -- fixtures ------------------------------------------------------------------
 
-@pytest.fixture(params=["local", "s3"])
-def objects(request, tmp_path) -> storage.ObjectStore:
+ON_SERVERS = pytest.mark.servers
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=ON_SERVERS), pytest.param("moto", marks=moto)])
+def objects(request, tmp_path, monkeypatch) -> storage.ObjectStore:
     if request.param == "local":
         store = LocalObjectStore(tmp_path / "objects")
+    elif request.param == "moto":
+        use_moto(request, monkeypatch)
+        store = S3ObjectStore(make_client("s3", "virtual"), request.getfixturevalue("moto_bucket"))
     else:
         store = S3ObjectStore(make_client("s3", "path"), request.getfixturevalue("bucket_name"))
     store.ensure()
     return store
+
+
+def use_moto(request, monkeypatch) -> None:
+    """Point botocore at moto, as at AWS (forked consumer processes inherit it)."""
+    for name, value in request.getfixturevalue("moto_server").environ().items():
+        monkeypatch.setenv(name, value)
 
 
 def queue_spec(kind: str, tmp_path, database_url: str = "") -> tuple[str, ...]:
@@ -56,12 +72,14 @@ def open_queue(spec: tuple[str, ...], visibility_timeout_seconds: int) -> storag
     return SqsQueue(make_client("sqs"), where, visibility_timeout_seconds)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("sqs", marks=pytest.mark.servers),
-                        pytest.param("postgresql", marks=pytest.mark.servers)])
-def queue_factory(request, tmp_path):
+@pytest.fixture(params=["sqlite", pytest.param("sqs", marks=ON_SERVERS), pytest.param("postgresql", marks=ON_SERVERS),
+                        pytest.param("moto", marks=moto)])
+def queue_factory(request, tmp_path, monkeypatch):
     """Make queues of this backend with a chosen visibility timeout; SQS ones are deleted afterwards."""
     if request.param == "sqs":
         request.getfixturevalue("servers")
+    elif request.param == "moto":
+        use_moto(request, monkeypatch)
     database_url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else ""
     made = []
 
@@ -153,10 +171,46 @@ class TestConditionalWrites:
         with pytest.raises(core.NotFound):
             objects.put(key, b"two", "text/plain", only_if=version)
 
+    def test_of_two_writers_creating_a_key_only_if_absent_one_wins(self, objects):
+        key = unique_key("lease")
+        objects.put(key, b"first", "text/plain", only_if_absent=True)
+        with pytest.raises(core.Conflict):
+            objects.put(key, b"second", "text/plain", only_if_absent=True)
+        assert objects.get(key).data == b"first"
+
+
+class TestListing:
+    def test_lists_every_key_under_a_prefix_with_when_it_was_written(self, objects):
+        prefix = unique_key("listed") + "/"
+        before = time.time() - 60  # the store's clock may differ from ours a little
+        for key in ("a/job.json", "a/input", "b/job.json"):
+            objects.put(prefix + key, b"x", "text/plain")
+        objects.put(unique_key("elsewhere"), b"x", "text/plain")
+        listed = {item.key: item.modified for item in objects.list_objects(prefix)}
+        assert set(listed) == {prefix + key for key in ("a/job.json", "a/input", "b/job.json")}
+        assert all(before < modified < time.time() + 60 for modified in listed.values())
+        assert objects.get(prefix + "a/input").modified == pytest.approx(listed[prefix + "a/input"], abs=1)
+
+    def test_list_keys_stops_at_its_limit(self, objects):
+        prefix = unique_key("limited") + "/"
+        for name in ("a", "b", "c"):
+            objects.put(prefix + name, b"", "application/octet-stream")
+        listed = objects.list_keys(prefix, 2)
+        assert len(listed) == 2 and {key for key, _ in listed} <= {prefix + name for name in "abc"}
+        assert len(objects.list_keys(prefix, 10)) == 3
+
+    def test_an_empty_prefix_lists_nothing(self, objects):
+        assert list(objects.list_objects(unique_key("nothing") + "/")) == []
+
 
 class TestExpiry:
-    def test_s3_gets_a_lifecycle_rule(self, bucket_name):
-        store = S3ObjectStore(make_client("s3", "path"), bucket_name)
+    @ON_EACH_AWS_BACKEND
+    def test_s3_gets_a_lifecycle_rule(self, aws_target, monkeypatch):
+        """On moto the rule is stored but never applied (moto runs no lifecycle): that expired
+        objects do go is MinIO's and AWS's part, not shown here."""
+        for name, value in aws_target.environ.items():
+            monkeypatch.setenv(name, value)
+        store = S3ObjectStore(make_client("s3", os.environ["S3_ADDRESSING_STYLE"]), aws_target.bucket)
         store.expire_after("jobs/", 3)
         assert store.lifecycle_rules() == [{"ID": "expire-jobs", "Status": "Enabled", "Filter": {"Prefix": "jobs/"},
                                             "Expiration": {"Days": 3}}]
@@ -211,16 +265,6 @@ def bodies(messages: list[storage.Message]) -> list[str]:
     return [message.body for message in messages]
 
 
-def receive_until(queue: storage.Queue, count: int, wait_seconds: int = 10, attempts: int = 5) -> list:
-    """Receive until `count` messages came (SQS may hand out fewer than asked per call)."""
-    messages: list[storage.Message] = []
-    for _ in range(attempts):
-        messages += queue.receive(max_messages=count - len(messages), wait_seconds=wait_seconds)
-        if len(messages) >= count:
-            break
-    return messages
-
-
 class TestQueueContract:
     def test_a_message_says_when_it_was_sent(self, queue):
         before = time.time()
@@ -240,12 +284,14 @@ class TestQueueContract:
         messages = queue.receive(wait_seconds=5)
         assert bodies(messages) == ["a"] and messages[0].receive_count == 1
         queue.delete([messages[0].receipt])
-        assert queue.receive(wait_seconds=1) == []
+        assert queue.receive(wait_seconds=0) == []
+        assert queue.approximate_depth() == (0, 0)
 
     def test_a_received_message_stays_hidden_until_its_timeout(self, queue):
         queue.send("a")
         assert bodies(queue.receive(wait_seconds=5)) == ["a"]
-        assert queue.receive(wait_seconds=1) == []
+        assert queue.receive(wait_seconds=0) == []
+        assert queue.approximate_depth() == (0, 1)
 
     def test_visibility_timeout_expiry_redelivers_with_a_higher_receive_count(self, queue_factory):
         _, queue = queue_factory(SHORT_VISIBILITY_SECONDS)
@@ -263,7 +309,11 @@ class TestQueueContract:
         again = queue.receive(wait_seconds=5)
         assert bodies(again) == ["a"] and again[0].receive_count == 2
 
-    def test_a_stale_receipt_does_not_delete_a_message_received_again(self, queue):
+    def test_a_stale_receipt_does_not_delete_a_message_received_again(self, queue, request):
+        if request.node.callspec.params["queue_factory"] == "moto":
+            request.applymarker(pytest.mark.xfail(strict=True, raises=core.ThumbnailsError, reason=(
+                "moto lacks it: a stale receipt handle deletes a message that was received again "
+                "(AWS documents only that an older receipt 'might not' delete it; README, Production on AWS)")))
         queue.send("a")
         first = queue.receive(wait_seconds=5)
         queue.change_visibility(first[0].receipt, 0)
@@ -285,9 +335,17 @@ class TestQueueContract:
     def test_a_long_poll_wakes_up_when_a_message_arrives(self, queue):
         """The receiver waits up to 20 s; it must return with the message well before that."""
         received: list[storage.Message] = []
-        receiver = threading.Thread(target=lambda: received.extend(queue.receive(wait_seconds=20)))
+        calling = threading.Event()
+
+        def receive():
+            calling.set()
+            received.extend(queue.receive(wait_seconds=20))
+
+        receiver = threading.Thread(target=receive)
         receiver.start()
-        time.sleep(1)  # let the receiver start waiting
+        assert calling.wait(10)
+        # The one fixed wait left: nothing shows that the call has reached the server and is polling.
+        time.sleep(0.5)
         queue.send("wake up")
         receiver.join(timeout=15)
         assert not receiver.is_alive(), "the long poll did not wake up"
@@ -308,7 +366,7 @@ def drain(spec: tuple[str, ...]) -> list[str]:
     """One consumer process: take messages one by one, without deleting, until none is left."""
     queue = open_queue(spec, LONG_VISIBILITY_SECONDS)
     received = []
-    while messages := queue.receive(max_messages=1, wait_seconds=1):
+    while messages := queue.receive(max_messages=1, wait_seconds=queue.empty_check_seconds):
         received += bodies(messages)
     return received
 

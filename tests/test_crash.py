@@ -13,7 +13,7 @@ import core
 from core.render import render
 from tests import images, processes
 from tests.databases import settings_on_each_job_store  # noqa: F401  (every test on every job store)
-from tests.test_thumbnailer import submit_directly
+from tests.jobs import submit_directly
 from tests.waiting import wait_for_terminal
 
 # A large, highly compressible PNG: a few hundred KB to store, but the whole canvas is decoded,

@@ -1,29 +1,39 @@
-"""End to end, as a user's curl would: gunicorn api + thumbnailer process, driven over HTTP."""
+"""End to end, as a user's curl would: gunicorn api + thumbnailer process, driven over HTTP,
+on the real MinIO/ElasticMQ and on moto shaped like AWS under exactly the repo's IAM policy."""
 
 from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 import requests
 
 import core
 import storage
+from processes.waiting import wait_until
 from tests import images
-from tests.conftest import ALICE, ALICE_KEY, BOB_KEY, RUN_ID
+from tests.environment import ALICE, ALICE_KEY, BOB_KEY, RUN_ID
+from tests.moto_server import ON_EACH_AWS_BACKEND
 from tests.processes import free_port, start_api, start_thumbnailer, stop, wait_until_up
 from tests.waiting import poll_until_finished
 
+pytestmark = ON_EACH_AWS_BACKEND
+
 
 @pytest.fixture(scope="module")
-def service(bucket_name, tmp_path_factory):
-    """The whole service on loopback, with its own queue; stopped and cleaned up afterwards."""
+def service(aws_target, request, tmp_path_factory):
+    """The whole service on loopback, with its own queue; stopped and cleaned up afterwards.
+    On moto it runs as an IAM user allowed exactly deploy/iam-policy.json, nothing more."""
     port, metrics_port = free_port(), free_port()
     logs = tmp_path_factory.mktemp("logs")
-    env = dict(os.environ, STORAGE_URL=f"s3://{bucket_name}", QUEUE_URL=f"sqs://{RUN_ID}-e2e", PORT=str(port),
-               WEB_CONCURRENCY="2", THUMBNAILER_METRICS_PORT=str(metrics_port), PYTHONUNBUFFERED="1")
+    queue = f"{RUN_ID}-e2e-{aws_target.name}"
+    env = dict(os.environ, **aws_target.environ, STORAGE_URL=f"s3://{aws_target.bucket}",
+               QUEUE_URL=aws_target.queue_url(queue), PORT=str(port), WEB_CONCURRENCY="2",
+               THUMBNAILER_METRICS_PORT=str(metrics_port), PYTHONUNBUFFERED="1")
+    if aws_target.name == "moto":
+        moto_server = request.getfixturevalue("moto_server")
+        env.update(moto_server.environ(moto_server.service_user(aws_target.bucket, queue)))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     api = start_api(env, port, logs / "api.log")
     thumbnailer = start_thumbnailer(env, logs / "thumbnailer.log")
@@ -34,8 +44,11 @@ def service(bucket_name, tmp_path_factory):
                "metrics": f"http://127.0.0.1:{metrics_port}/metrics"}
     finally:
         stop(thumbnailer, api)
-        queue = storage.connect(core.Settings.from_env(env)).queue
-        queue.delete_queue()
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in aws_target.environ.items():  # the test's own (admin) keys
+                patch.setenv(name, value)
+            for made in storage.connect(core.Settings.from_env(env)).queues:
+                made.delete_queue()
 
 
 def submit(service, data: bytes, filename: str) -> requests.Response:
@@ -118,7 +131,8 @@ def test_metrics_move_as_jobs_are_submitted_and_finished(service):
     round_trip(service, images.jpeg(), "counted.jpg")
     api_after = requests.get(f"{service['url']}/metrics", timeout=5).text
     worker_after = requests.get(service["metrics"], timeout=5).text
-    assert metric(api_after, "thumbnails_jobs_accepted_total") == metric(api_before, "thumbnails_jobs_accepted_total") + 1
+    accepted = "thumbnails_jobs_accepted_total"
+    assert metric(api_after, accepted) == metric(api_before, accepted) + 1
     assert metric(api_after, "thumbnails_upload_bytes_count") > metric(api_before, "thumbnails_upload_bytes_count")
     assert "thumbnails_queue_depth" in api_after
     finished = "thumbnails_jobs_finished_total"
@@ -132,12 +146,21 @@ def test_logs_are_json_lines_with_ids_and_never_the_key(service):
     job_id = accepted.json()["id"]
     poll_until_finished(accepted.headers["Location"])
     requests.get(f"{service['url']}/jobs/{job_id}", headers={"X-Request-ID": "trace-me-42", **ALICE}, timeout=5)
-    time.sleep(0.5)  # let the processes write their lines
+
+    def logged_lines() -> list[str]:
+        return [line for name in ("api.log", "thumbnailer.log")
+                for line in (service["logs"] / name).read_text().splitlines()]
+
+    def written(lines: list[str]) -> bool:  # the access line and the job's last line may trail the answers
+        return any("trace-me-42" in line for line in lines) and any(job_id in line and "render_ms" in line
+                                                                    for line in lines)
+
+    lines = wait_until(lambda: (found := logged_lines()) and written(found) and found, 30,
+                       description="the log lines")
     events = []
-    for name in ("api.log", "thumbnailer.log"):
-        for line in (service["logs"] / name).read_text().splitlines():
-            assert ALICE_KEY not in line and BOB_KEY not in line
-            events.append(json.loads(line))  # every line is one JSON event
+    for line in lines:
+        assert ALICE_KEY not in line and BOB_KEY not in line
+        events.append(json.loads(line))  # every line is one JSON event
     assert all({"time", "level", "message"} <= set(event) for event in events)
     accepted_events = [e for e in events if e.get("message") == "job accepted" and e.get("job_id") == job_id]
     assert accepted_events and accepted_events[0]["owner"] == "alice" and accepted_events[0]["request_id"]

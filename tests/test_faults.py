@@ -15,8 +15,10 @@ import core
 import storage
 from processes.waiting import wait_until
 from tests import images, processes
-from tests.conftest import alice_http as http
 from tests.dedicated import DedicatedServers
+from tests.environment import alice_http as http
+
+pytestmark = pytest.mark.servers  # MinIO and ElasticMQ of its own, or the shared ElasticMQ
 
 THUMBNAILERS = 2
 TIMEOUT_SECONDS = 120
@@ -67,7 +69,7 @@ def wait_for(condition, what: str, timeout: float = TIMEOUT_SECONDS):
 
 def all_complete(outage, job_ids: list[str]) -> None:
     for job_id in job_ids:
-        def complete():
+        def complete(job_id=job_id):
             response = http.get(f"{outage.url}/jobs/{job_id}", timeout=10)
             assert response.status_code == 200, response.text
             job = response.json()
@@ -155,6 +157,11 @@ def test_elasticmq_outage(outage):
     after = accept(outage, 3)
     all_complete(outage, before + after)
     assert_everything_still_runs(outage)
+
+
+@pytest.fixture
+def settings(servers_settings):
+    return servers_settings
 
 
 def test_a_vanished_queue_is_503_at_submit_not_404(client, backends):

@@ -82,10 +82,12 @@ def assert_renders_or_refuses(data: bytes) -> None:
     for spec, thumbnail in zip(SPECS, thumbnails, strict=True):
         decoded = Image.open(io.BytesIO(thumbnail.data))
         decoded.load()
-        if spec.fit == "contain":
-            assert decoded.width <= spec.width and decoded.height <= spec.height
-        else:
+        if spec.fit == "pad":
             assert decoded.size == (spec.width, spec.height)
+        else:
+            assert decoded.width <= spec.width and decoded.height <= spec.height
+        if spec.fit == "cover":  # the box's shape, shrunk where the source is smaller (never upscaled)
+            assert abs(decoded.width * spec.height - decoded.height * spec.width) <= max(spec.width, spec.height)
         if spec.format != formats.AUTO:
             assert decoded.format == formats.PIL_NAMES[spec.format]
         assert thumbnail.content_type == Image.MIME[decoded.format]

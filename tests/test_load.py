@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.environment import ROOT
 
 CI_JOBS = 50
 
@@ -24,7 +24,7 @@ def test_load_driver_small_run(servers):
     assert report["accepted"] == report["completed"] == CI_JOBS
     assert (report["failed"], report["never_finished"], report["invalid_thumbnails"]) == (0, 0, 0)
     assert report["submit_errors"] == {}
-    assert report["latency_seconds"]["p50"] <= report["latency_seconds"]["p99"]
+    assert report["processes_alive"], "a component died under load"
 
 
 def test_load_driver_refuses_endpoints_off_this_machine():

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 from core.settings import Settings
-from tests.conftest import ROOT
+from tests.environment import ROOT
 
 # RGBA costs the most: the decoded image plus Pillow's premultiplied-alpha copy, 4 + 4 bytes.
 DOCUMENTED_BYTES_PER_PIXEL = 8

@@ -11,6 +11,7 @@ from core import formats
 from core.outputs import FITS, OutputSpec
 from core.render import render
 from tests import images
+from tests.jobs import nothing_queued
 from thumbnailer.worker import Worker
 
 FORMATS = [name for name in formats.supported_formats() if name != formats.AUTO]
@@ -27,7 +28,8 @@ def decode(data: bytes) -> Image.Image:
 @pytest.mark.parametrize("fit", FITS)
 @pytest.mark.parametrize("source", ["opaque", "alpha"])
 def test_each_format_and_fit(image_format, fit, source):
-    data = images.jpeg(400, 200) if source == "opaque" else images.png_with_alpha(300, 150)
+    size = (400, 200) if source == "opaque" else (300, 150)
+    data = images.jpeg(*size) if source == "opaque" else images.png_with_alpha(*size)
     specs = tuple(OutputSpec(width, height, image_format, fit) for width, height in BOXES)
     made = render(data, specs)
     assert len(made) == len(specs)
@@ -38,6 +40,9 @@ def test_each_format_and_fit(image_format, fit, source):
         if fit == "contain":
             assert image.width <= spec.width and image.height <= spec.height
             assert spec.width in image.size or spec.height in image.size
+        elif fit == "cover":  # the box's shape, shrunk to the source where it is larger: never upscaled
+            scale = min(1.0, size[0] / spec.width, size[1] / spec.height)
+            assert image.size == (round(spec.width * scale), round(spec.height * scale))
         else:
             assert image.size == (spec.width, spec.height)
         if image_format != "jpeg" and (source == "alpha" or fit == "pad"):
@@ -79,10 +84,6 @@ def test_pad_uses_the_background_colour():
 def post(client, query: str = "", **fields):
     data = {"image": (io.BytesIO(images.jpeg()), "photo.jpg"), **fields}
     return client.post(f"/jobs{query}", data=data, content_type="multipart/form-data")
-
-
-def nothing_queued(backends) -> bool:
-    return all(queue.receive(wait_seconds=1) == [] for queue in backends.queues)
 
 
 @pytest.mark.parametrize("fields, query, field", [

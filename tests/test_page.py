@@ -8,13 +8,15 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests import images
-from tests.conftest import ALICE_KEY, alice_http
 from tests.embedded import EmbeddedService
+from tests.environment import ALICE_KEY, alice_http
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package, installed by scripts/test.sh; never `playwright install`
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 WAIT_MS = 60_000
+
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")

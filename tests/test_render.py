@@ -8,6 +8,7 @@ from PIL import Image, ImageChops, ImageStat
 from core.errors import CorruptImage, ImageTooLarge, UnsupportedImage
 from core.render import open_image, render
 from tests import images
+from tests.images import ORIENTATIONS
 
 
 def test_fits_inside_the_box_keeping_aspect():
@@ -20,14 +21,6 @@ def test_fits_inside_the_box_keeping_aspect():
 def test_small_images_are_not_enlarged():
     [result] = render(images.jpeg(60, 30))
     assert (result.width, result.height) == (60, 30)
-
-
-# For each EXIF orientation: where the red half of a wide red|blue image ends up once
-# displayed upright, and the displayed shape (orientations 5-8 swap width and height).
-ORIENTATIONS = {
-    1: ("left", (100, 50)), 2: ("right", (100, 50)), 3: ("right", (100, 50)), 4: ("left", (100, 50)),
-    5: ("top", (50, 100)), 6: ("top", (50, 100)), 7: ("bottom", (50, 100)), 8: ("bottom", (50, 100)),
-}
 
 
 @pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))

@@ -15,7 +15,7 @@ from core.errors import ImageTooLarge, UnsupportedImage
 from core.outputs import OutputSpec
 from core.render import render
 from tests import images
-from tests.test_render import ORIENTATIONS
+from tests.images import ORIENTATIONS
 
 MIN_PSNR_DB = 40.0
 # The default output's box and fit, written losslessly: the rendered pixels, exactly.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import requests
 
 from tests import images
-from tests.conftest import ALICE
 from tests.embedded import EmbeddedService
+from tests.environment import ALICE
 from tests.waiting import poll_until_finished
 
 

@@ -14,8 +14,8 @@ import storage
 from cli import commands
 from cli.__main__ import main
 from tests import images
-from tests.conftest import RUN_ID
 from tests.embedded import EmbeddedService, embedded_environ
+from tests.environment import RUN_ID
 
 
 def test_serve_runs_on_minio_and_elasticmq_when_the_environment_points_there(bucket_name, tmp_path):
@@ -38,10 +38,10 @@ def test_serve_makes_a_local_key_when_none_is_configured_and_prints_it_once(tmp_
     service = EmbeddedService(tmp_path / "data", thumbnailers=1, environ=environ)
     service.process = subprocess.Popen(
         [sys.executable, "-m", "cli", "serve", "--port", str(service.port), "--thumbnailers", "1"],
-        env=environ, stdout=subprocess.PIPE, text=True)
+        env=environ, stderr=subprocess.PIPE, text=True)
     try:
         key = None
-        for line in service.process.stdout:
+        for line in service.process.stderr:  # the key is printed on stderr, never among the JSON logs
             if line.strip().startswith("API key"):
                 key = line.split()[-1]
                 break

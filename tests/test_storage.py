@@ -7,6 +7,12 @@ import storage
 from tests import images
 
 
+@pytest.fixture
+def settings(servers_settings):
+    """These are the design's S3/SQS tests: this module runs on the real servers only."""
+    return servers_settings
+
+
 class TestStorage:
     def test_sqs(self, backends):
         queue = backends.queue
@@ -18,7 +24,8 @@ class TestStorage:
         assert messages[0].receive_count == 1
 
         queue.delete([messages[0].receipt])
-        assert queue.receive(max_messages=10, wait_seconds=1) == []
+        assert queue.receive(max_messages=10, wait_seconds=0) == []
+        assert queue.approximate_depth() == (0, 0)
 
     def test_sqs_message_returns_when_not_deleted(self, backends):
         queue = backends.queue

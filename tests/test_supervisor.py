@@ -20,7 +20,7 @@ import core
 import storage
 from core.backoff import backoff
 from processes.ports import free_port
-from processes.supervisor import Program, RestartPolicy, Supervisor
+from processes.supervisor import EXIT_DO_NOT_RESTART, Program, RestartPolicy, Supervisor
 from processes.waiting import answers, wait_until
 from tests import images
 from tests.embedded import EmbeddedService, embedded_environ
@@ -190,22 +190,32 @@ def python(code: str) -> list[str]:
 
 def test_a_child_that_keeps_dying_is_restarted_until_the_crash_loop_limit():
     said = []
-    supervisor = Supervisor([Program("flaky", python("raise SystemExit(3)"), os.environ)], FAST, say=said.append)
+    supervisor = Supervisor([Program("flaky", python("raise SystemExit(4)"), os.environ)], FAST, say=said.append)
 
     assert supervisor.run() == 1
-    assert len(said) == 3 and all("flaky exited with 3; restarting it in" in line for line in said[:2])
-    assert said[2] == "flaky exited with 3: 3 deaths in a row, each within 30 s of its start (a crash loop); " \
+    assert len(said) == 3 and all("flaky exited with 4; restarting it in" in line for line in said[:2])
+    assert said[2] == "flaky exited with 4: 3 deaths in a row, each within 30 s of its start (a crash loop); " \
                       "stopping everything"
 
 
 def test_a_child_that_ran_long_enough_starts_its_count_again():
     said = []
     stable_at_once = RestartPolicy(base_seconds=0.01, cap_seconds=0.05, deaths_in_a_row=2, stable_seconds=0)
-    supervisor = Supervisor([Program("worker", python("raise SystemExit(3)"), os.environ)], stable_at_once,
+    supervisor = Supervisor([Program("worker", python("raise SystemExit(4)"), os.environ)], stable_at_once,
                             say=said.append)
     with supervisor:
         wait_until(lambda: len(said) >= 4 or supervisor.poll(), 30, interval=0.01, description="four restarts")
     assert supervisor.failure is None and len(said) >= 4
+
+
+def test_a_child_that_cannot_work_as_configured_stops_everything_at_once():
+    """Exit status 3 (a missing permission, say): a restart would only repeat the refusal."""
+    said = []
+    supervisor = Supervisor([Program("worker", python(f"raise SystemExit({EXIT_DO_NOT_RESTART})"), os.environ),
+                             Program("other", python("import time; time.sleep(60)"), os.environ)], FAST,
+                            stop_grace=5, say=said.append)
+    assert supervisor.run() == EXIT_DO_NOT_RESTART
+    assert said == ["worker exited with 3: it cannot work as configured (its log says why); stopping everything"]
 
 
 def test_the_death_of_an_essential_child_stops_the_others():

@@ -1,4 +1,5 @@
-"""The thumbnailer's worker against the real MinIO and ElasticMQ."""
+"""The thumbnailer's worker, in process and as a real process: on the embedded backends, the
+real MinIO and ElasticMQ, and moto shaped like AWS."""
 
 import dataclasses
 import os
@@ -14,22 +15,21 @@ from storage.jobstore import input_key
 from storage.objects.local import LocalObjectStore
 from storage.queues.sqlite import SqliteQueue
 from tests import images
+from tests.jobs import messages_left, submit_directly
+from tests.moto_server import ON_EACH_AWS_BACKEND
 from tests.waiting import wait_for_terminal
 from thumbnailer import worker as worker_module
 from thumbnailer.worker import Worker
 
 
-def submit_directly(backends, data: bytes, content_type="image/jpeg") -> core.Job:
-    """What the api does, without the api: input, then job document, then the id on the queue."""
-    job = core.Job()
-    backends.jobs.save_input(job.id, data, content_type)
-    backends.jobs.save(job)
-    backends.queue.send(job.id)
-    return job
-
-
 def run_worker(backends, settings):
     Worker(backends, settings).work(burst=True)
+
+
+@pytest.fixture
+def settings(any_settings):
+    """Every test here runs on the embedded backends, the real servers and moto."""
+    return any_settings
 
 
 class TestThumbnailer:
@@ -41,7 +41,7 @@ class TestThumbnailer:
         assert done.status is core.JobStatus.FAILED
         assert 400 <= done.code < 500 and done.message
         assert done.finish is not None
-        assert backends.queue.receive(wait_seconds=1) == []  # acknowledged, not retried
+        assert messages_left(backends.queue) == 0  # acknowledged, not retried
 
     def test_image_good(self, backends, settings):
         job = submit_directly(backends, images.jpeg(400, 300))
@@ -56,7 +56,7 @@ class TestThumbnailer:
         assert thumbnail.size == (100, 75)
         assert images.colour_distance(thumbnail.getpixel((10, 37)), images.RED) < 60
         assert images.colour_distance(thumbnail.getpixel((90, 37)), images.BLUE) < 60
-        assert backends.queue.receive(wait_seconds=1) == []
+        assert messages_left(backends.queue) == 0
 
 
 class TestWorkerEdges:
@@ -72,7 +72,7 @@ class TestWorkerEdges:
     def test_malformed_message_is_dropped(self, backends, settings):
         backends.queue.send("definitely not a job id")
         run_worker(backends, settings)
-        assert backends.queue.receive(wait_seconds=1) == []
+        assert messages_left(backends.queue) == 0
 
     def test_duplicate_delivery_of_a_finished_job_changes_nothing(self, backends, settings):
         job = submit_directly(backends, images.jpeg())
@@ -83,16 +83,14 @@ class TestWorkerEdges:
         assert backends.jobs.load(job.id) == first
 
     def test_unknown_job_is_retried_within_the_grace_period_then_dropped(self, backends, settings):
-        settings = dataclasses.replace(settings, storage_grace_seconds=2)
         backends.queue.send(core.Job().id)  # never stored
-        worker = Worker(backends, settings)
         [message] = backends.queue.receive(wait_seconds=10)
-        worker.handle(message)  # within grace: handed back to come again soon
+        Worker(backends, settings).handle(message)  # within grace: handed back to come again soon
         [again] = backends.queue.receive(wait_seconds=10)
         assert again.body == message.body and again.receive_count == 2
-        time.sleep(max(0.0, again.sent_at + 2.1 - time.time()))
-        worker.handle(again)  # grace is over: dropped
-        assert backends.queue.receive(wait_seconds=3) == []
+        over = dataclasses.replace(settings, storage_grace_seconds=0)  # as if the grace period had passed
+        Worker(backends, over).handle(again)  # dropped
+        assert messages_left(backends.queue) == 0
 
     def test_job_fails_after_too_many_receives(self, backends, settings):
         job = submit_directly(backends, images.jpeg())
@@ -115,16 +113,17 @@ class TestWorkerEdges:
         assert backends.jobs.load(job.id).status is core.JobStatus.PROCESSING
 
         backends.jobs.save_input(job.id, images.jpeg(), "image/jpeg")  # the write becomes visible
-        time.sleep(worker_module.RETRY_SOON_SECONDS)  # it comes back this soon, not after a whole timeout
-        run_worker(backends, settings)
+        # It comes back this soon, well before the visibility timeout would hand it back.
+        assert worker_module.RETRY_SOON_SECONDS + 1 < settings.visibility_timeout_seconds
+        [again] = backends.queue.receive(wait_seconds=worker_module.RETRY_SOON_SECONDS + 1)
+        worker.handle(again)
         assert backends.jobs.load(job.id).status is core.JobStatus.COMPLETE
 
     def test_input_still_missing_after_the_grace_period_fails_the_job(self, backends, settings):
-        settings = dataclasses.replace(settings, storage_grace_seconds=1)
+        settings = dataclasses.replace(settings, storage_grace_seconds=0)  # the grace period is over
         job = core.Job()
         backends.jobs.save(job)
         backends.queue.send(job.id)
-        time.sleep(1.1)
         run_worker(backends, settings)
         done = backends.jobs.load(job.id)
         assert (done.status, done.code) == (core.JobStatus.FAILED, 404)
@@ -137,7 +136,7 @@ class TestWorkerEdges:
         assert backends.jobs.load(job.id).status is core.JobStatus.CANCELLED
         with pytest.raises(core.NotFound):
             backends.jobs.load_output(job.id, 0)
-        assert backends.queue.receive(wait_seconds=1) == []
+        assert messages_left(backends.queue) == 0
 
     def test_job_cancelled_while_rendering_has_its_output_discarded(self, backends, settings, monkeypatch):
         job = submit_directly(backends, images.jpeg())
@@ -181,7 +180,12 @@ class TestThumbnailerProcess:
         assert "thumbnailer stopped" in thumbnailer_process.stdout.read()
 
 
-class TestWorkerHousekeeping:
+@ON_EACH_AWS_BACKEND
+class TestOnEachAwsBackend:
+    @pytest.fixture
+    def settings(self, servers_settings):
+        return servers_settings
+
     def test_a_queue_that_vanished_is_created_again_not_a_crash(self, backends, settings):
         worker = Worker(backends, settings)
         backends.queue.delete_queue()  # an in-memory ElasticMQ that restarted
@@ -189,6 +193,8 @@ class TestWorkerHousekeeping:
         backends.queue.send("hello")
         assert [m.body for m in backends.queue.receive(wait_seconds=5)] == ["hello"]
 
+
+class TestWorkerHousekeeping:
     def test_an_idle_worker_sweeps_a_folder_store_of_expired_data(self, tmp_path, settings):
         embedded = storage.Backends(LocalObjectStore(tmp_path / "objects"), SqliteQueue(tmp_path / "q.db", 5))
         embedded.ensure()

@@ -12,8 +12,9 @@ import pytest
 
 import core
 from processes.waiting import wait_until
+from storage.queues.sqlite import SqliteQueue
 from tests import images
-from tests.test_thumbnailer import submit_directly
+from tests.jobs import messages_left, submit_directly
 from tests.waiting import wait_for_terminal
 from thumbnailer.acks import Acknowledger
 from thumbnailer.worker import Worker
@@ -68,7 +69,30 @@ def test_a_backlog_is_processed_with_overlapping_jobs_and_batched_deletes(backen
 
     assert all(backends.jobs.load(job.id).status is core.JobStatus.COMPLETE for job in jobs)
     assert sum(batches) == 12 and max(batches) > 1
-    assert backends.queue.receive(wait_seconds=1) == []
+    assert messages_left(backends.queue) == 0
+
+
+@pytest.mark.parametrize("empty_check_seconds", [0, 1])
+def test_a_burst_waits_for_the_jobs_in_hand_never_for_more_messages(backends, settings, monkeypatch,
+                                                                     empty_check_seconds):
+    """While jobs run, a burst asks the queue without waiting; idle, it waits only as long as the
+    queue needs to tell empty from not (SQLite: not at all; SQS: a 1 s long poll)."""
+    monkeypatch.setattr(SqliteQueue, "empty_check_seconds", empty_check_seconds)
+    jobs = [submit_directly(backends, images.jpeg(800, 600)) for _ in range(3)]
+    worker = Worker(backends, settings)
+    waits: list[int] = []
+    receive = worker.queue.receive
+
+    def recording_receive(max_messages, wait_seconds):
+        waits.append(wait_seconds)
+        return receive(max_messages, wait_seconds)
+
+    monkeypatch.setattr(worker.queue, "receive", recording_receive)
+    worker.work(burst=True)
+
+    assert all(backends.jobs.load(job.id).status is core.JobStatus.COMPLETE for job in jobs)
+    assert waits[-1] == empty_check_seconds and max(waits) == empty_check_seconds
+    assert 0 in waits  # asked while busy
 
 
 @pytest.fixture

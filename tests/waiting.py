@@ -8,7 +8,7 @@ import requests
 import core
 import storage
 from processes.waiting import wait_until
-from tests.conftest import ALICE
+from tests.environment import ALICE
 
 FINISHED = ("complete", "failed", "cancelled")
 

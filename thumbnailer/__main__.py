@@ -16,7 +16,8 @@ import core.logs
 import storage
 from processes import programs
 from processes.children import stop_when_orphaned
-from processes.supervisor import Supervisor
+from processes.supervisor import EXIT_DO_NOT_RESTART, Supervisor
+from storage.access import check_access
 
 log = logging.getLogger("thumbnailer")
 
@@ -31,10 +32,18 @@ def run_worker(settings: core.Settings, burst: bool = False) -> None:
         metrics.serve(settings.metrics_port)
     backends = storage.connect(settings)
     try:
-        backends.ensure()
-    except core.TransientError as error:
-        log.warning("storage not reachable at start-up: %s", error)
-    Worker(backends, settings).work(burst=burst)
+        try:
+            backends.ensure()
+            check_access(backends, receives=True)
+        except core.PermissionDenied:
+            raise
+        except core.TransientError as error:
+            log.warning("storage not reachable at start-up: %s", error)
+        Worker(backends, settings).work(burst=burst)
+    except core.PermissionDenied as error:
+        # Waiting would not help: the policy lacks an action. Stop, naming it.
+        log.error("thumbnailer stopped: %s", error, extra={"action": error.action})
+        raise SystemExit(EXIT_DO_NOT_RESTART) from error
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,8 +16,8 @@ from http import HTTPStatus
 
 import core
 import storage
-from core.errors import RenderError
 from core.backoff import backoff
+from core.errors import RenderError
 from core.job import parse_job_id
 from core.logs import log_context
 from core.render import render
@@ -25,6 +25,7 @@ from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS
 from thumbnailer import metrics
 from thumbnailer.acks import MAX_ACK_DELAY_SECONDS, Acknowledger
 from thumbnailer.heartbeat import Heartbeat
+from thumbnailer.reconciler import Reconciler
 from thumbnailer.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -59,15 +60,25 @@ class _RetrySoon(Exception):
         self.seconds = seconds
 
 
+def _job_fields(message: storage.Message) -> dict:
+    """The job_id for every log line about a message, when its body is one."""
+    try:
+        return {"job_id": parse_job_id(message.body)}
+    except core.InvalidJob:
+        return {"body": message.body[:64]}
+
+
 class Worker:
     """Turns queued job ids into thumbnails. At-least-once: every step may be repeated safely."""
 
     def __init__(self, backends: storage.Backends, settings: core.Settings, clock=time.monotonic):
         self.clock = clock  # a test stands in a host that booted a minute ago, or time passing
         self.jobs = backends.jobs
+        self.waiting = backends.waiting
         self.queue = backends.inbox  # every priority, high first (storage.queues.priority)
         self.acks = Acknowledger(self.queue)
         self.webhooks = WebhookSender(backends.jobs, settings)
+        self.reconciler = Reconciler(backends, settings, on_failed=self.webhooks.send)
         self.max_receives = settings.max_receives
         self.grace_seconds = settings.storage_grace_seconds
         self.retention_seconds = settings.retention_seconds
@@ -83,7 +94,8 @@ class Worker:
     # -- the loop --------------------------------------------------------------
 
     def work(self, burst: bool = False) -> None:
-        """Process messages until asked to stop; with burst, until the queue is empty."""
+        """Process messages until asked to stop; with burst, until the queue is empty (then it
+        returns at once: a burst takes what is queued and waits for nothing more)."""
         restore = self._install_signal_handlers()
         log.info("thumbnailer started")
         try:
@@ -114,9 +126,14 @@ class Worker:
                 wait(list(self._in_flight), timeout=MAX_ACK_DELAY_SECONDS, return_when=FIRST_COMPLETED)
                 continue
             busy = bool(self._in_flight)
+            if burst:  # take what is there; while jobs run, wait for them rather than for the queue
+                wait_seconds = 0 if busy else self.queue.empty_check_seconds
+            else:
+                wait_seconds = BUSY_POLL_SECONDS if busy else MAX_WAIT_TIME_SECONDS
             try:
-                messages = self._receive(min(free, MAX_MESSAGES_PER_RECEIVE),
-                                         BUSY_POLL_SECONDS if busy or burst else MAX_WAIT_TIME_SECONDS)
+                messages = self._receive(min(free, MAX_MESSAGES_PER_RECEIVE), wait_seconds)
+            except core.PermissionDenied:
+                raise  # not an outage to wait out: the thumbnailer stops, naming the action
             except core.TransientError as error:
                 failures += 1
                 self._back_off(failures, error)
@@ -126,6 +143,9 @@ class Worker:
                 if burst:
                     break
                 self._sweep_if_due()
+                self.reconciler.sweep_if_due()
+            elif not messages and burst:
+                wait(list(self._in_flight), timeout=MAX_ACK_DELAY_SECONDS, return_when=FIRST_COMPLETED)
             for message in messages:
                 if self._stop_requested:
                     self._hand_back(message)
@@ -197,14 +217,14 @@ class Worker:
         """Process one message and never raise: a failure leaves the message to come back.
         While storage is away the message is kept, hidden by the heartbeat, and retried with
         back-off, so a short outage does not use up its receives."""
-        try:
-            with Heartbeat(self.queue, message.receipt, self.visibility_timeout_seconds):
-                self._process_retrying(message)
-        except _RetrySoon as retry:
-            self._hand_back(message, retry.seconds)  # after the heartbeat stopped extending it
-        except Exception:  # a bug or an exotic decoder failure must not take the worker down
-            log.exception("unexpected error; the message will be retried",
-                          extra={"body": message.body[:64], "outcome": "retry"})
+        with log_context(**_job_fields(message)):
+            try:
+                with Heartbeat(self.queue, message.receipt, self.visibility_timeout_seconds):
+                    self._process_retrying(message)
+            except _RetrySoon as retry:
+                self._hand_back(message, retry.seconds)  # after the heartbeat stopped extending it
+            except Exception:  # a bug outside the render must not take the worker down
+                log.exception("unexpected error; the message will be retried", extra={"outcome": "retry"})
 
     def _process_retrying(self, message: storage.Message) -> None:
         """Every step of process() may be repeated safely, so retrying the whole of it is right."""
@@ -253,6 +273,7 @@ class Worker:
             return
 
         with log_context(owner=job.owner):
+            self.waiting.remove(job.owner, job.id)  # taken up (or over): no longer counts as waiting
             if job.status.is_terminal:
                 if job.status is core.JobStatus.CANCELLED:
                     # Cancelled, perhaps while we rendered: anything written for it goes.
@@ -273,18 +294,28 @@ class Worker:
             source = self.jobs.load_input(job.id)
         except core.NotFound:
             if self._within_grace(job.start.timestamp()):
-                raise self._retry_soon(message, "input not visible yet")
+                raise self._retry_soon(message, "input not visible yet") from None
             self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")
             return
 
+        # One line per render: duplicate renders (at-least-once) are counted from these.
+        log.info("rendering", extra={"receive_count": message.receive_count, "rescues": job.rescues})
+        # Identical outputs are rendered once and stored under each of their indexes.
+        distinct = tuple(dict.fromkeys(job.outputs))
         try:
             with self._render_lock:
                 started = time.perf_counter()
-                outputs = render(source.data, job.outputs, self.max_image_pixels)
+                rendered = dict(zip(distinct, render(source.data, distinct, self.max_image_pixels), strict=True))
                 render_seconds = time.perf_counter() - started
         except RenderError as error:
             self._finish_failed(job, message, error.code, str(error))
             return
+        except Exception as error:  # noqa: BLE001 - any failure to render fails the job now: retries would repeat it
+            log.exception("render failed unexpectedly", extra={"outcome": "failed"})
+            self._finish_failed(job, message, HTTPStatus.INTERNAL_SERVER_ERROR,
+                                f"the image could not be rendered (internal error: {type(error).__name__})")
+            return
+        outputs = [rendered[spec] for spec in job.outputs]
         metrics.RENDER_SECONDS.observe(render_seconds)
         for index, output in enumerate(outputs):
             self.jobs.save_output(job.id, index, output.data, output.content_type)

@@ -1,5 +1,5 @@
 """Object stores: one interface, one module per backend."""
 
-from storage.objects.base import ObjectStore, StoredObject
+from storage.objects.base import ListedObject, ObjectStore, StoredObject
 
-__all__ = ["ObjectStore", "StoredObject"]
+__all__ = ["ListedObject", "ObjectStore", "StoredObject"]

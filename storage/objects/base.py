@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import itertools
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -13,6 +14,13 @@ class StoredObject:
     data: bytes
     content_type: str
     version: str = ""  # changes whenever the object is rewritten (S3's ETag)
+    modified: float | None = None  # when it was last written, seconds since the epoch
+
+
+@dataclasses.dataclass(frozen=True)
+class ListedObject:
+    key: str
+    modified: float  # when it was last written, seconds since the epoch (the store's clock)
 
 
 class ObjectStore(abc.ABC):
@@ -31,16 +39,23 @@ class ObjectStore(abc.ABC):
         """Return if the store answers; raise TransientError if it does not."""
 
     @abc.abstractmethod
-    def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None) -> str:
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None,
+            only_if_absent: bool = False) -> str:
         """Write bytes or a readable file; a file is streamed, not read whole. Return the new version.
 
         only_if: write only if the object still has this version, else raise Conflict. This is
         what keeps two racing writers from undoing each other.
+        only_if_absent: write only if there is no such object yet, else raise Conflict (S3's
+        If-None-Match: *): of two writers creating the same key, exactly one wins.
         """
 
     @abc.abstractmethod
     def get(self, key: str) -> StoredObject:
         """Raise NotFound when the key does not exist."""
+
+    @abc.abstractmethod
+    def list_objects(self, prefix: str) -> Iterator[ListedObject]:
+        """Every object whose key starts with prefix, in no promised order, read page by page."""
 
     @abc.abstractmethod
     def delete(self, key: str) -> None:
@@ -53,3 +68,8 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def expire_after(self, prefix: str, days: int) -> None:
         """Have the store itself remove objects under prefix once they are `days` old."""
+
+    def list_keys(self, prefix: str, limit: int) -> list[tuple[str, float]]:
+        """Up to `limit` keys under prefix (a folder: ends with '/'), with when each was last
+        written (seconds since the epoch); in no promised order. Reads no further than needed."""
+        return [(listed.key, listed.modified) for listed in itertools.islice(self.list_objects(prefix), limit)]

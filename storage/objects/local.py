@@ -15,11 +15,12 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from core.errors import Conflict, InvalidKey, NotFound, TransientError
-from storage.objects.base import ObjectStore, StoredObject
+from storage.objects.base import ListedObject, ObjectStore, StoredObject
 
 # A key is '/'-separated segments of these characters; no segment starts with a dot, so
 # '.', '..' and our own temporary files ('.tmp-…') can never be named by a key.
@@ -48,13 +49,14 @@ class LocalObjectStore(ObjectStore):
         if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
             raise TransientError(f"{self.root} is not a writable folder")
 
-    def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None) -> str:
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None,
+            only_if_absent: bool = False) -> str:
         target = self.path(key)
         if "\n" in content_type:
             raise InvalidKey(f"content type of {key!r} has a line break")
         header = content_type.encode() + b"\n"
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            if only_if is not None:
+            if only_if is not None or only_if_absent:
                 raise ValueError("conditional writes take bytes, not a stream")
             with _translated_errors(f"writing {key}"):
                 self._replace(target, header, data)
@@ -66,6 +68,8 @@ class LocalObjectStore(ObjectStore):
                     raise NotFound(f"writing {key}: not found")  # as S3 answers If-Match on a missing key
                 if current != only_if:
                     raise Conflict(f"writing {key}: changed by another writer")
+            if only_if_absent and self._current_version(target) is not None:
+                raise Conflict(f"writing {key}: already written by another writer")
             self._replace(target, header, bytes(data))
         return _version(header + bytes(data))
 
@@ -108,11 +112,28 @@ class LocalObjectStore(ObjectStore):
         path = self.path(key)
         with _translated_errors(f"reading {key}"):
             try:
-                raw = path.read_bytes()
+                with open(path, "rb") as file:
+                    raw, modified = file.read(), os.fstat(file.fileno()).st_mtime
             except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 raise NotFound(f"reading {key}: not found") from None
         content_type, _, data = raw.partition(b"\n")
-        return StoredObject(data, content_type.decode(), _version(raw))
+        return StoredObject(data, content_type.decode(), _version(raw), modified)
+
+    def list_objects(self, prefix: str) -> Iterator[ListedObject]:
+        """A walk of the folders under the root, skipping temporary and lock files."""
+        start = self.root.joinpath(*prefix.rpartition("/")[0].split("/")) if "/" in prefix else self.root
+        with _translated_errors(f"listing {prefix}"):
+            for folder, folders, files in os.walk(start):
+                folders[:] = [name for name in folders if not name.startswith(".")]
+                for name in files:
+                    if name.startswith("."):
+                        continue
+                    path = Path(folder, name)
+                    key = path.relative_to(self.root).as_posix()
+                    if not key.startswith(prefix):
+                        continue
+                    with contextlib.suppress(FileNotFoundError):
+                        yield ListedObject(key, path.stat().st_mtime)
 
     def delete(self, key: str) -> None:
         path = self.path(key)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import botocore.exceptions
 
 from core.errors import NotFound
 from storage.aws import error_code, translated_errors
-from storage.objects.base import ObjectStore, StoredObject
+from storage.objects.base import ListedObject, ObjectStore, StoredObject
 
 
 class S3ObjectStore(ObjectStore):
@@ -39,12 +40,15 @@ class S3ObjectStore(ObjectStore):
         with translated_errors(f"bucket {self.bucket}"):
             self.client.head_bucket(Bucket=self.bucket)
 
-    def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None) -> str:
+    def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None,
+            only_if_absent: bool = False) -> str:
         # One PutObject for a (seekable) file too: botocore streams it in small blocks, so
         # nothing is held whole in memory, and there are no transfer threads or multipart
         # chunk buffers (upload_fileobj's) per upload. S3 takes up to 5 GiB in one PUT.
         body = bytes(data) if isinstance(data, (bytearray, memoryview)) else data
         condition = {} if only_if is None else {"IfMatch": only_if}
+        if only_if_absent:
+            condition["IfNoneMatch"] = "*"
         with translated_errors(f"writing {key}"):
             response = self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
                                               **condition)
@@ -54,7 +58,15 @@ class S3ObjectStore(ObjectStore):
         with translated_errors(f"reading {key}"):
             response = self.client.get_object(Bucket=self.bucket, Key=key)
             return StoredObject(response["Body"].read(), response.get("ContentType", "application/octet-stream"),
-                                response.get("ETag", ""))
+                                response.get("ETag", ""), response["LastModified"].timestamp())
+
+    def list_objects(self, prefix: str) -> Iterator[ListedObject]:
+        """ListObjectsV2, a thousand keys a call."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        with translated_errors(f"listing {prefix}"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield ListedObject(item["Key"], item["LastModified"].timestamp())
 
     def delete(self, key: str) -> None:
         with translated_errors(f"deleting {key}"):
@@ -67,12 +79,27 @@ class S3ObjectStore(ObjectStore):
                     yield item["Key"]
 
     def expire_after(self, prefix: str, days: int) -> None:
-        """An S3 lifecycle rule (MinIO and AWS apply them; expiry runs about daily)."""
+        """An S3 lifecycle rule (MinIO and AWS apply them; expiry runs about daily).
+
+        Merged into the bucket's configuration by its ID: the operator's own rules are kept,
+        and nothing is written when our rule is already there as it should be."""
         rule = {"ID": f"expire-{prefix.strip('/') or 'all'}", "Status": "Enabled", "Filter": {"Prefix": prefix},
                 "Expiration": {"Days": days}}
         with translated_errors(f"lifecycle of bucket {self.bucket}"):
+            try:
+                current = self.client.get_bucket_lifecycle_configuration(Bucket=self.bucket)
+            except botocore.exceptions.ClientError as error:
+                if error_code(error) != "NoSuchLifecycleConfiguration":
+                    raise
+                current = {}
+            rules = current.get("Rules", [])
+            ours = [existing for existing in rules if existing.get("ID") == rule["ID"]]
+            if len(ours) == 1 and _same_rule(ours[0], rule):
+                return
+            others = [existing for existing in rules if existing.get("ID") != rule["ID"]]
+            extra = {key: current[key] for key in ("TransitionDefaultMinimumObjectSize",) if key in current}
             self.client.put_bucket_lifecycle_configuration(
-                Bucket=self.bucket, LifecycleConfiguration={"Rules": [rule]})
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": [*others, rule]}, **extra)
 
     def lifecycle_rules(self) -> list[dict]:
         with translated_errors(f"lifecycle of bucket {self.bucket}"):
@@ -87,3 +114,8 @@ class S3ObjectStore(ObjectStore):
                 if keys:
                     self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
             self.client.delete_bucket(Bucket=self.bucket)
+
+
+def _same_rule(existing: dict, wanted: dict) -> bool:
+    """Whether a stored rule already does what ours asks (servers may add empty fields)."""
+    return all(existing.get(key) == value for key, value in wanted.items())

@@ -22,6 +22,10 @@ class Message:
 class Queue(abc.ABC):
     """At-least-once delivery: a received message comes back unless deleted in time."""
 
+    # How long a receive must wait before an empty answer means that the queue is empty: 0
+    # where every receive sees every message (SQLite); SQS's short polls sample some servers.
+    empty_check_seconds: int = 0
+
     @abc.abstractmethod
     def ensure(self) -> None:
         """Create the queue if it is missing."""

@@ -32,6 +32,10 @@ class PriorityQueues(Queue):
         self._turns = itertools.cycle(schedule)
         self.idle_wait_seconds = idle_wait_seconds
 
+    @property
+    def empty_check_seconds(self) -> int:  # type: ignore[override]
+        return max(queue.empty_check_seconds for queue in self.queues.values())
+
     def ensure(self) -> None:
         for queue in self.queues.values():
             queue.ensure()

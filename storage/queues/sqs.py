@@ -8,6 +8,7 @@ from storage.queues.base import MAX_ENTRIES_PER_BATCH, MAX_MESSAGES_PER_RECEIVE,
 
 
 class SqsQueue(Queue):
+    empty_check_seconds = 1
     def __init__(self, client, name: str, visibility_timeout_seconds: int):
         self.client = client
         self.name = name
@@ -25,7 +26,7 @@ class SqsQueue(Queue):
         """Look the queue up afresh (it may have been deleted and made again) or create it."""
         self._url = None
         try:
-            self.url
+            _ = self.url  # looked up (and cached) when the queue exists
         except NotFound:
             with translated_errors(f"creating queue {self.name}"):
                 attributes = {"VisibilityTimeout": str(self.visibility_timeout_seconds)}

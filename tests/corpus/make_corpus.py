@@ -82,7 +82,8 @@ def many_frame_gif(frames: int = 3000) -> bytes:
 
 def many_page_tiff(pages: int = 500) -> bytes:
     first = Image.new("L", (8, 8), 128)
-    return encode(first, "TIFF", save_all=True, append_images=[Image.new("L", (8, 8), n % 256) for n in range(1, pages)])
+    rest = [Image.new("L", (8, 8), n % 256) for n in range(1, pages)]
+    return encode(first, "TIFF", save_all=True, append_images=rest)
 
 
 def pdf() -> bytes:
@@ -109,7 +110,8 @@ def corpus() -> dict[str, bytes]:
         "empty.jpg": b"",
         "text.txt": b"just some text, not a picture\n" * 4,
         "page.html": b"<!doctype html><html><body><img src=x onerror=alert(1)></body></html>\n",
-        "drawing.svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>\n',
+        "drawing.svg": (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+                        b'<rect width="10" height="10"/></svg>\n'),
         "document.pdf": pdf(),
         "text-named.jpg": b"GIF? PNG? no: text with an image's name\n",
         "html-named.png": b"<html><body>hello</body></html>\n",
