@@ -165,3 +165,13 @@ class TestNoHistoryOnDocuments:
             assert response.status_code == 501, response.json
             assert "JOBS_URL" in response.json["message"]
         assert client.post("/jobs", data={"image": (io.BytesIO(images.jpeg()), "p.jpg")}).status_code == 202
+
+
+def test_the_history_benchmark_runs(tmp_path, capsys):
+    """bench/history.py end to end at a tiny size (no timings checked)."""
+    from bench import history as bench
+
+    assert bench.main(["120", "--stores", "sqlite", "--repeat", "2", "--dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "first page" in printed and "summary" in printed
+    assert not list(tmp_path.glob("jobs-120.db*"))  # removed without --keep
