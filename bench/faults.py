@@ -5,7 +5,7 @@ the bigger version of tests/test_fault_counts.py). Prints one table row per run.
 
     .venv/bin/python bench/faults.py RUNS JOBS [--senders 4] [--thumbnailers 2] [--outage 4]
 
-Exit status 1 if any run lost an accepted job or answered a 500.
+Exit status 1 if any run lost an accepted job, answered a 500 or had an api worker replaced.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def main() -> int:
             tally = faultload.run(workdir, jobs=args.jobs, senders=args.senders, thumbnailers=args.thumbnailers,
                                   outage_seconds=args.outage)
         print(f"| {number} {tally.row()}" + (f" other: {dict(tally.other)}" if tally.other else ""), flush=True)
-        bad += bool(tally.lost or tally.server_errors)
+        bad += bool(tally.lost or tally.server_errors or tally.api_workers_replaced)
     return 1 if bad else 0
 
 

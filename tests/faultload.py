@@ -38,6 +38,7 @@ OUTAGE_SECONDS = 4
 RETRY_503_SECONDS = 0.5
 SUBMIT_PAUSE_SECONDS = 0.05
 STRANDED_JOBS = 2
+API_WORKERS = 2
 OWNER = "faults"
 
 
@@ -52,7 +53,10 @@ class Tally:
     complete: int = 0
     failed: int = 0
     lost: int = 0  # accepted, and not finished by the deadline
-    duplicate_renders: int = 0  # renders beyond the first, over all jobs
+    duplicate_renders: int = 0  # renders by a second delivery of a job (at-least-once), over all jobs
+    repeated_renders: int = 0  # renders repeated within one delivery, after a write failed in an outage
+    connection_errors: int = 0  # submissions whose connection to the api broke (retried, as a client would)
+    api_workers_replaced: int = 0  # gunicorn workers booted beyond the first ones: a crash if not 0
     rescued: int = 0  # jobs the reconciler sent again
     stranded: int = 0  # jobs written with no message sent (an api killed mid-submit), not counted above
     stranded_complete: int = 0  # of those, the ones the reconciler got done
@@ -61,13 +65,15 @@ class Tally:
     lost_ids: list = dataclasses.field(default_factory=list)
 
     def row(self) -> str:
-        return (f"| {self.accepted} | {self.refused_503} | {self.server_errors} | {self.complete} | {self.failed} "
-                f"| {self.lost} | {self.duplicate_renders} | {self.rescued} | {self.unknown_sends} "
+        return (f"| {self.accepted} | {self.refused_503} | {self.server_errors} | {self.connection_errors} "
+                f"| {self.complete} | {self.failed} | {self.lost} | {self.duplicate_renders} | {self.repeated_renders} "
+                f"| {self.rescued} | {self.unknown_sends} "
                 f"| {self.stranded_complete}/{self.stranded} | {self.seconds_to_finish:.1f} |")
 
-    HEADER = ("| accepted | 503 | 500 | complete | failed | lost | duplicate renders | rescued | sends unanswered "
-              "| stranded jobs done | s from the last restart to the last job's end |"
-              "\n|---|---|---|---|---|---|---|---|---|---|---|")
+    HEADER = ("| accepted | 503 | 500 | connection errors | complete | failed | lost | renders by a 2nd delivery "
+              "| renders repeated after a failed write | rescued | sends unanswered | stranded jobs done "
+              "| s from the last restart to the last job's end |"
+              "\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 class Stack:
@@ -79,7 +85,7 @@ class Stack:
         self.key, record = new_key(OWNER)
         testing = {key: value for key, value in dotenv_values(ROOT / "testing.env").items() if value is not None}
         self.env = {**os.environ, **testing, **self.servers.endpoints, "STORAGE_URL": f"s3://{BUCKET}",
-                    "QUEUE_URL": f"sqs://{QUEUE}", "API_KEYS": record.line(), "WEB_CONCURRENCY": "2",
+                    "QUEUE_URL": f"sqs://{QUEUE}", "API_KEYS": record.line(), "WEB_CONCURRENCY": str(API_WORKERS),
                     "THUMBNAILER_PROCESSES": "1", "RECONCILE_AFTER_SECONDS": str(RECONCILE_AFTER_SECONDS),
                     "RECONCILE_INTERVAL_SECONDS": str(RECONCILE_INTERVAL_SECONDS)}
         self.thumbnailer_count = thumbnailers
@@ -158,7 +164,8 @@ class Senders:
                                                 timeout=120)
             except requests.RequestException as error:
                 with self._lock:
-                    self.tally.other[type(error).__name__] += 1
+                    self.tally.connection_errors += 1
+                    self.tally.other[f"{type(error).__name__}: {str(error)[:160]}"] += 1
                 time.sleep(RETRY_503_SECONDS)
                 continue
             with self._lock:
@@ -230,9 +237,15 @@ def run(workdir: Path, jobs: int = 30, senders: int = 3, thumbnailers: int = 2,
         wait_until(all_finished, finish_timeout)
         tally.seconds_to_finish = time.monotonic() - outages_over
         tally.lost, tally.lost_ids = len(pending), sorted(pending)
-        renders = collections.Counter(event.get("job_id") for event in stack.log_events("thumbnailer-*.log")
-                                      if event.get("message") == "rendering")
-        tally.duplicate_renders = sum(count - 1 for job_id, count in renders.items() if job_id in sending.accepted)
+        renders: collections.Counter = collections.Counter()  # job -> renders
+        deliveries = collections.defaultdict(set)  # job -> (process log, receive count, rescues) that rendered it
+        for path in sorted(workdir.glob("thumbnailer-*.log")):
+            for event in stack.log_events(path.name):
+                if event.get("message") == "rendering" and event.get("job_id") in sending.accepted:
+                    renders[event["job_id"]] += 1
+                    deliveries[event["job_id"]].add((path.name, event.get("receive_count"), event.get("rescues")))
+        tally.duplicate_renders = sum(len(seen) - 1 for seen in deliveries.values())
+        tally.repeated_renders = sum(renders[job_id] - len(seen) for job_id, seen in deliveries.items())
         tally.rescued = sum(1 for event in stack.log_events("thumbnailer-*.log")
                             if event.get("message") == "job requeued by the reconciler")
         tally.unknown_sends = sum(1 for event in stack.log_events("api.log")
@@ -240,6 +253,9 @@ def run(workdir: Path, jobs: int = 30, senders: int = 3, thumbnailers: int = 2,
         api_errors = [event for event in stack.log_events("api.log") if event.get("status", 0) >= 500
                       and event.get("status") != 503]
         tally.server_errors = max(tally.server_errors, len(api_errors))
+        booted = sum(1 for event in stack.log_events("api.log")
+                     if event.get("message", "").startswith("Booting worker"))
+        tally.api_workers_replaced = max(0, booted - API_WORKERS)
         if not stack.all_running():
             tally.other["a process died"] += 1
     return tally
