@@ -11,7 +11,8 @@
 #   4. `up` of docker-compose.yaml, unchanged but for scripts/compose-test.yaml (published ports on
 #      127.0.0.1:19xxx, a fresh API key), builds the app image, and drives it over HTTP
 #      (scripts/compose_drive.py): one job end to end, then a backlog with
-#      `docker-compose restart thumbnailer` in the middle; every job must complete;
+#      `docker-compose restart thumbnailer` in the middle; every job must complete, and `GET /jobs`
+#      (job history, from compose's PostgreSQL) must list them all;
 #   5. `down -v`, stops its dockerd, and leaves nothing running, also when a step fails.
 #
 # Prints the time of each phase. Settings: THUMBNAILS_CACHE (~/.cache/thumbnails), COMPOSE_TEST_JOBS

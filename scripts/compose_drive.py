@@ -5,6 +5,8 @@
 2. A backlog of --jobs uploads; once it is submitted, run --restart (restarting the
    thumbnailer while the backlog is being worked off); then every job must complete and every
    thumbnail must decode to an image that fits 100x100.
+3. GET /jobs (job history, which the api answers from its job store: PostgreSQL in compose)
+   must list every job submitted in 1 and 2, each complete, following its pages.
 
 Exits 0 when all of that held, 1 (naming the job and what was wrong) when not. The key comes
 from $THUMBNAILS_KEY. Every wait has a deadline, so a broken stack fails instead of hanging.
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
 
 import requests
 from PIL import Image
@@ -32,6 +35,7 @@ REQUEST_TIMEOUT_SECONDS = 30
 THUMBNAIL_BOX = (100, 100)
 BACKLOG_IMAGES = 4
 SUBMIT_THREADS = 8
+HISTORY_PAGE = 25  # small enough that the default backlog's history takes two pages
 # Output 0 is the usual thumbnail; the others make each job cost the thumbnailer more.
 BACKLOG_OUTPUTS = json.dumps([{"size": "100,100"}, {"size": "1200,1200", "format": "webp"}])
 
@@ -107,6 +111,36 @@ class Service:
             raise Failure(f"thumbnail of {job_id} is {thumbnail.size}, not within {THUMBNAIL_BOX}")
 
 
+def check_history(service: Service, job_ids: list[str]) -> int:
+    """GET /jobs (the api answers it from the job store, PostgreSQL in compose) must list every job
+    submitted, each complete; pages are followed through `next`. Returns the jobs listed."""
+    listed: dict[str, str] = {}
+    query = f"?limit={HISTORY_PAGE}"
+    for _ in range(len(job_ids) // HISTORY_PAGE + 10):
+        response = service.get(f"/jobs{query}")
+        if response.status_code != 200:
+            raise Failure(f"GET /jobs{query}: {response.status_code} {response.text[:300]}")
+        page = response.json()
+        for job in page["jobs"]:
+            if job["id"] in listed:
+                raise Failure(f"GET /jobs listed job {job['id']} twice")
+            listed[job["id"]] = job["status"]
+        if not page["next"]:
+            break
+        query = "?" + urlencode({"limit": HISTORY_PAGE, "cursor": page["next"]})
+    else:
+        raise Failure("GET /jobs: its pages did not end")
+    missing = [job_id for job_id in job_ids if job_id not in listed]
+    if missing:
+        raise Failure(f"GET /jobs lists {len(listed)} jobs but not {len(missing)} of the {len(job_ids)} "
+                      f"submitted, e.g. {missing[0]}")
+    not_complete = {job_id: listed[job_id] for job_id in job_ids if listed[job_id] != "complete"}
+    if not_complete:
+        job_id, status = next(iter(not_complete.items()))
+        raise Failure(f"GET /jobs shows {len(not_complete)} finished jobs not complete, e.g. {job_id}: {status}")
+    return len(listed)
+
+
 def statuses(service: Service, job_ids: list[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for job_id in job_ids:
@@ -150,6 +184,11 @@ def run(args) -> None:
     for job_id in finished:
         service.check_thumbnail(job_id)
     print(f"backlog: all {len(finished)} jobs complete, every thumbnail fits {THUMBNAIL_BOX}, "
+          f"in {time.monotonic() - started:.1f} s", flush=True)
+
+    started = time.monotonic()
+    listed = check_history(service, [job_id, *job_ids])
+    print(f"history: GET /jobs lists all {1 + len(job_ids)} jobs submitted, complete ({listed} listed), "
           f"in {time.monotonic() - started:.1f} s", flush=True)
 
 

@@ -121,4 +121,13 @@ build_standins() {
     build_image "$(image_of elasticmq)" $standins/elasticmq.Dockerfile localhost/thumbnails-base:bookworm "$context" "$key"
     rm -rf "$context"
   fi
+
+  # PostgreSQL: Debian's postgresql-15 and an entrypoint that initializes PGDATA as the official one does.
+  key=$(inputs_key $standins/postgres.Dockerfile localhost/thumbnails-base:bookworm $standins/postgres-entrypoint.sh)
+  if ! up_to_date "$(image_of postgres)" "$key"; then
+    context=$run_dir/ctx-postgres
+    rm -rf "$context" && mkdir -p "$context" && cp -p $standins/postgres-entrypoint.sh "$context/"
+    build_image "$(image_of postgres)" $standins/postgres.Dockerfile localhost/thumbnails-base:bookworm "$context" "$key"
+    rm -rf "$context"
+  fi
 }
