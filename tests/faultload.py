@@ -22,7 +22,7 @@ from dotenv import dotenv_values
 
 from core.job import Job
 from core.keys import new_key
-from storage.jobstore import JobStore
+from storage.jobstore import DocumentJobStore, JobStore
 from storage.objects.s3 import S3ObjectStore
 from tests import images, processes
 from tests.dedicated import DedicatedServers
@@ -117,7 +117,7 @@ class Stack:
             region_name=self.env["AWS_DEFAULT_REGION"],
             aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
             config=botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
-        return JobStore(S3ObjectStore(client, BUCKET))
+        return DocumentJobStore(S3ObjectStore(client, BUCKET))
 
     def log_events(self, pattern: str) -> list[dict]:
         events = []
