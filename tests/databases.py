@@ -38,7 +38,7 @@ def postgres_server_url() -> str:
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """A database of this test run's own, dropped at the end."""
-    from tests.conftest import RUN_ID
+    from tests.environment import RUN_ID
 
     server = postgres_server_url()
     name = RUN_ID.replace("-", "_")

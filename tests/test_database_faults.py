@@ -14,8 +14,8 @@ import pytest
 import core
 import storage
 from tests import images
-from tests.conftest import ALICE
 from tests.databases import POSTGRES_SCRIPT
+from tests.environment import ALICE
 from tests.processes import free_port
 from thumbnailer.worker import Worker
 

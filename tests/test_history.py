@@ -12,8 +12,8 @@ import pytest
 import core
 import storage
 from tests import images
-from tests.conftest import ALICE, BOB
 from tests.databases import job_store_url
+from tests.environment import ALICE, BOB
 
 HISTORY_STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.servers)]
 

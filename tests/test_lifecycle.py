@@ -7,7 +7,7 @@ import pytest
 
 from storage.aws import make_client
 from storage.objects.s3 import S3ObjectStore
-from tests.conftest import RUN_ID
+from tests.environment import RUN_ID
 
 OPERATOR_RULE = {"ID": "operator-logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"},
                  "Expiration": {"Days": 30}}

@@ -11,7 +11,7 @@ import core
 import storage
 from storage.queues.postgres import PostgresQueue
 from tests import images
-from tests.test_thumbnailer import submit_directly
+from tests.jobs import submit_directly
 from thumbnailer.worker import Worker
 
 pytestmark = pytest.mark.servers

@@ -16,7 +16,7 @@ from core.errors import OutcomeUnknown
 from storage.aws import translated_errors
 from storage.queues.sqlite import SqliteQueue
 from tests import images
-from tests.conftest import ALICE
+from tests.environment import ALICE
 
 
 class FaultyQueue(SqliteQueue):
