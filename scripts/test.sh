@@ -4,9 +4,10 @@
 # not running, runs pytest, and stops the servers it started; then, for a whole run (no pytest
 # arguments), runs docker-compose.yaml for real with scripts/compose-test.sh.
 #   scripts/test.sh [pytest arguments]        KEEP_SERVICES=1 leaves the servers running
-#   scripts/test.sh --fast [pytest arguments] the fast lane (also FAST=1): lint, then every test that
-#                                             needs neither the servers nor the browser, none
-#                                             started, in 4 processes (pytest-xdist; `-n 0`: in this one)
+#   scripts/test.sh --fast [pytest arguments] the fast lane (also FAST=1): lint, then every test on
+#                                             the embedded backends (not `servers`, `moto` or
+#                                             `browser`), no server started, in 4 processes
+#                                             (pytest-xdist; `-n 0`: in this one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--fast" ]; then
@@ -16,7 +17,7 @@ fi
 scripts/venv.sh
 scripts/lint.sh
 if [ -n "${FAST:-}" ]; then
-  exec .venv/bin/python -m pytest -m "not servers and not browser" -n 4 --dist loadfile "$@"
+  exec .venv/bin/python -m pytest -m "not servers and not moto and not browser" -n 4 --dist loadfile "$@"
 fi
 scripts/browser.sh
 scripts/tools.sh

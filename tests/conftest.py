@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(items):
     for item in items:
         names = getattr(item, "fixturenames", ())
         # aws_target picks the real servers unless a test is parametrized onto moto
-        if "servers" in names or ("aws_target" in names and not item.get_closest_marker("moto")):
+        if {"servers", "postgres_url"} & set(names) or ("aws_target" in names and not item.get_closest_marker("moto")):
             item.add_marker(pytest.mark.servers)
 
 
