@@ -2,14 +2,16 @@
 supervisor of `processes.supervisor` (its policy: restarts with back-off, a crash loop or the
 api's death stops everything, children die with it).
 
-The port is bound here before anything starts, so a port already in use is refused with
-exit code 2 before any banner. Children run in a session of their own, so a Ctrl-C reaches
-only this supervisor, which sends each child one SIGTERM: thumbnailers finish the job in hand,
-gunicorn drains its requests. Anything unfinished stays in the queue for the next start.
+The port (and THUMBNAILER_METRICS_PORT, where this process serves the thumbnailers' metrics
+summed: processes.metrics) is bound here before anything starts, so a port already in use is
+refused with exit code 2 before any banner. Children run in a session of their own, so a
+Ctrl-C reaches only this supervisor, which sends each child one SIGTERM: thumbnailers finish
+the job in hand, gunicorn drains its requests. Anything unfinished stays in the queue for the next start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 from collections.abc import Mapping
@@ -19,6 +21,7 @@ import core
 import storage
 from core.keys import new_key
 from processes import ports, programs
+from processes.metrics import SharedMetrics
 from processes.supervisor import Supervisor, printer
 from processes.waiting import answers, wait_until
 
@@ -56,26 +59,35 @@ class Serve:
         except ports.PortInUse as error:
             say(f"{error}; is another server running there? Stop it or choose another --port")
             return EXIT_PORT_IN_USE
-        try:
-            return self._serve(listener)
-        except KeyboardInterrupt:  # only before the supervisor takes the signals, or after: nothing runs
-            say("interrupted")
-            return EXIT_INTERRUPTED
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(listener)
+            metrics = None
+            if self.settings.metrics_port:
+                try:
+                    metrics = stack.enter_context(SharedMetrics(self.settings.metrics_port, self.host))
+                except ports.PortInUse as error:
+                    say(f"{error}; choose another THUMBNAILER_METRICS_PORT")
+                    return EXIT_PORT_IN_USE
+            try:
+                return self._serve(listener, metrics)
+            except KeyboardInterrupt:  # only before the supervisor takes the signals, or after: nothing runs
+                say("interrupted")
+                return EXIT_INTERRUPTED
 
-    def _serve(self, listener: socket.socket) -> int:
-        with listener:
-            self._prepare_backends()
-            self._prepare_keys()
-            children = [programs.api(self.environ, listener),
-                        *programs.thumbnailers(self.environ, self.thumbnailers, self.settings.metrics_port)]
-            supervisor = Supervisor(children, stop_grace=STOP_TIMEOUT_SECONDS, say=say)
-            with supervisor:
-                listener.close()  # gunicorn has its own copy; ours would hold connections while it drains
-                if self._wait_until_ready(supervisor):
-                    self._announce()
-                code = supervisor.watch()
-                if not supervisor.failure:
-                    say("stopping (thumbnailers finish the job in hand)")
+    def _serve(self, listener: socket.socket, metrics: SharedMetrics | None) -> int:
+        self._prepare_backends()
+        self._prepare_keys()
+        children = [programs.api(self.environ, listener),
+                    *programs.thumbnailers(self.environ, self.thumbnailers, metrics.folder if metrics else "")]
+        supervisor = Supervisor(children, stop_grace=STOP_TIMEOUT_SECONDS, say=say,
+                                on_death=metrics.process_died if metrics else None)
+        with supervisor:
+            listener.close()  # gunicorn has its own copy; ours would hold connections while it drains
+            if self._wait_until_ready(supervisor):
+                self._announce()
+            code = supervisor.watch()
+            if not supervisor.failure:
+                say("stopping (thumbnailers finish the job in hand)")
         return 1 if supervisor.killed else code
 
     def _wait_until_ready(self, supervisor: Supervisor) -> bool:

@@ -6,6 +6,7 @@ import socket
 import sys
 from collections.abc import Mapping
 
+from processes.metrics import MULTIPROC_VARIABLE
 from processes.supervisor import Program
 
 
@@ -18,14 +19,16 @@ def api(environ: Mapping[str, str], listener: socket.socket) -> Program:
                    pass_fds=(fd,))
 
 
-def thumbnailers(environ: Mapping[str, str], count: int, metrics_port: int = 0) -> list[Program]:
-    """count one-process thumbnailers, restarted when they die. With metrics_port, thumbnailer-N
-    serves its metrics on metrics_port + N - 1: one port each, so any count works."""
+def thumbnailers(environ: Mapping[str, str], count: int, metrics_folder: str = "") -> list[Program]:
+    """count one-process thumbnailers, restarted when they die. With metrics_folder, each keeps
+    its metrics there (prometheus_client's multiprocess mode) for the supervisor to serve on one
+    port (processes.metrics); none serves a port of its own."""
     programs = []
     for number in range(1, count + 1):
-        child = {key: value for key, value in environ.items() if key != "THUMBNAILER_METRICS_PORT"}
+        child = {key: value for key, value in environ.items()
+                 if key not in ("THUMBNAILER_METRICS_PORT", MULTIPROC_VARIABLE)}
         child["THUMBNAILER_PROCESSES"] = "1"  # the worker runs in the child itself
-        if metrics_port:
-            child["THUMBNAILER_METRICS_PORT"] = str(metrics_port + number - 1)
+        if metrics_folder:
+            child[MULTIPROC_VARIABLE] = metrics_folder
         programs.append(Program(f"thumbnailer-{number}", [sys.executable, "-m", "thumbnailer"], child))
     return programs

@@ -89,11 +89,14 @@ def printer(prefix: str) -> Callable[[str], None]:
 
 class Supervisor:
     def __init__(self, programs: Sequence[Program], policy: RestartPolicy | None = None,
-                 stop_grace: float | None = 40.0, say: Callable[[str], None] | None = None):
-        """stop_grace: seconds the children get to stop before they are killed (None: no limit)."""
+                 stop_grace: float | None = 40.0, say: Callable[[str], None] | None = None,
+                 on_death: Callable[[int], None] | None = None):
+        """stop_grace: seconds the children get to stop before they are killed (None: no limit);
+        on_death: told the process id of each child that died while running (processes.metrics)."""
         self.policy = policy or RestartPolicy()
         self.stop_grace = stop_grace
         self.say = say or printer("supervisor")
+        self.on_death = on_death
         self.failure: str | None = None  # why it stops on its own (an essential child died, a crash loop)
         self.failure_status = 1
         self.stop_signal: int | None = None
@@ -169,6 +172,8 @@ class Supervisor:
 
     def _died(self, child: _Child, returncode: int, now: float) -> None:
         name = child.program.name
+        if self.on_death is not None and child.process is not None:
+            self.on_death(child.process.pid)
         child.process = None
         if child.program.essential:
             self.failure = f"{name} {describe(returncode)}"

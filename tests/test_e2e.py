@@ -30,7 +30,9 @@ def service(aws_target, request, tmp_path_factory):
     queue = f"{RUN_ID}-e2e-{aws_target.name}"
     env = dict(os.environ, **aws_target.environ, STORAGE_URL=f"s3://{aws_target.bucket}",
                QUEUE_URL=aws_target.queue_url(queue), PORT=str(port), WEB_CONCURRENCY="2",
-               THUMBNAILER_METRICS_PORT=str(metrics_port), PYTHONUNBUFFERED="1")
+               THUMBNAILER_METRICS_PORT=str(metrics_port), PYTHONUNBUFFERED="1",
+               # Two processes, as a pod runs them: the metrics URL sums both (processes.metrics).
+               THUMBNAILER_PROCESSES="2")
     if aws_target.name == "moto":
         moto_server = request.getfixturevalue("moto_server")
         env.update(moto_server.environ(moto_server.service_user(aws_target.bucket, queue)))

@@ -1,7 +1,8 @@
 """The one process supervisor (processes.supervisor), as `thumbnails serve` runs it on the
 embedded backends: a killed thumbnailer is restarted and its job completes, a killed supervisor
-leaves no child behind, a taken port is refused before any banner, every thumbnailer serves its
-own metrics, a crash loop stops everything; and its policy and back-off on their own."""
+leaves no child behind, a taken port is refused before any banner, the thumbnailers' metrics
+are summed on one port, a crash loop stops everything; and its policy, back-off and metrics
+endpoint on their own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -19,7 +21,8 @@ import requests
 import core
 import storage
 from core.backoff import backoff
-from processes.ports import free_port
+from processes.metrics import MULTIPROC_VARIABLE, SharedMetrics
+from processes.ports import PortInUse, free_port
 from processes.supervisor import EXIT_DO_NOT_RESTART, Program, RestartPolicy, Supervisor
 from processes.waiting import answers, wait_until
 from tests import images
@@ -56,12 +59,6 @@ def port_is_free(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def two_free_ports() -> int:
-    """A port p with p + 1 free too."""
-    return wait_until(lambda: (port := free_port()) < 65535 and port_is_free(port + 1) and port, 10,
-                      interval=0, description="two free neighbouring ports")
 
 
 @pytest.fixture(scope="module")
@@ -140,23 +137,73 @@ def test_serve_refuses_a_port_in_use_before_any_banner(tmp_path):
     assert not (tmp_path / "data").exists(), "nothing may start before the port is had"
 
 
-def test_each_thumbnailer_of_serve_serves_metrics_on_its_own_port(tmp_path):
-    port = two_free_ports()
+def metric(text: str, name: str) -> float:
+    """Sum of a metric's samples in Prometheus text format (0 when absent)."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and line[len(name)] in " {")
+
+
+def completed(url: str) -> float:
+    return metric(requests.get(url, timeout=5).text, 'thumbnails_jobs_finished_total{code="200",outcome="complete"}')
+
+
+def submit_and_finish(service: EmbeddedService, count: int) -> None:
+    locations = []
+    for number in range(count):
+        response = requests.post(f"{service.url}/jobs", files={"image": (f"{number}.jpg", images.jpeg(), "image/jpeg")},
+                                 headers=headers(), timeout=30)
+        assert response.status_code == 202, response.text
+        locations.append(response.headers["Location"])
+    for location in locations:
+        wait_until(lambda location=location: requests.get(location, headers=headers(), timeout=5).json()["status"]
+                   == "complete", 60, description="a job to complete")
+
+
+def test_serve_sums_its_thumbnailers_metrics_on_one_port(tmp_path):
+    port = free_port()
     environ = dict(embedded_environ(tmp_path / "data"), THUMBNAILER_METRICS_PORT=str(port))
+    url = f"http://127.0.0.1:{port}/metrics"
     with EmbeddedService(tmp_path / "data", thumbnailers=2, environ=environ) as service:
-        wait_until(lambda: answers(f"http://127.0.0.1:{port}/") and answers(f"http://127.0.0.1:{port + 1}/"), 60,
-                   description="both thumbnailers' metrics")
-        for each in (port, port + 1):
-            assert "thumbnails_jobs_finished_total" in requests.get(f"http://127.0.0.1:{each}/", timeout=5).text
-        assert len(children(service, "thumbnailer")) == 2, "no thumbnailer may have died for its port"
+        first = children(service, "thumbnailer")
+        assert len(first) == 2
+        assert not [c for child in first for c in child.net_connections("tcp") if c.status == psutil.CONN_LISTEN], \
+            "a thumbnailer listens on a port of its own"
+
+        submit_and_finish(service, 3)
+        wait_until(lambda: completed(url) == 3, 10, description="three completions counted")
+
+        # Both children killed outright and restarted: what they counted stays in the sum ...
+        for child in first:
+            child.kill()
+        wait_until(lambda: len([c for c in children(service, "thumbnailer") if c not in first]) == 2, 30,
+                   description="two new thumbnailers")
+        assert completed(url) == 3
+        # ... and what the new ones count is added to it, on the same port.
+        submit_and_finish(service, 1)
+        wait_until(lambda: completed(url) == 4, 10, description="the fourth completion counted")
+    assert port_is_free(port), "the metrics port outlived serve"
+
+
+def test_serve_refuses_a_taken_metrics_port_before_any_banner(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        environ = dict(embedded_environ(tmp_path / "data"), THUMBNAILER_METRICS_PORT=str(taken.getsockname()[1]))
+        result = subprocess.run([sys.executable, "-m", "cli", "serve", "--port", str(free_port())],
+                                env=environ, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "thumbnailers' metrics" in result.stderr and "THUMBNAILER_METRICS_PORT" in result.stderr
+    assert "serving on" not in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists(), "nothing may start before the ports are had"
 
 
 def test_serve_stops_with_a_message_when_a_thumbnailer_crash_loops(tmp_path):
     port = free_port()
-    with socket.create_server(("127.0.0.1", 0)) as taken:  # the thumbnailer's metrics port: it cannot start
-        environ = dict(embedded_environ(tmp_path / "data"), THUMBNAILER_METRICS_PORT=str(taken.getsockname()[1]))
-        result = subprocess.run([sys.executable, "-m", "cli", "serve", "--port", str(port), "-w", "1"],
-                                env=environ, capture_output=True, text=True, timeout=180)
+    # A thumbnailer that dies as it starts (a sitecustomize on its path), while the api runs.
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(
+        "import sys\nif sys.orig_argv[1:3] == ['-m', 'thumbnailer']:\n    raise SystemExit(1)\n")
+    environ = dict(embedded_environ(tmp_path / "data"), PYTHONPATH=str(tmp_path / "site"))
+    result = subprocess.run([sys.executable, "-m", "cli", "serve", "--port", str(port), "-w", "1"],
+                            env=environ, capture_output=True, text=True, timeout=180)
     assert result.returncode == 1
     assert result.stderr.count("thumbnailer-1 exited with 1; restarting it in") == 4
     assert "thumbnailer-1 exited with 1: 5 deaths in a row" in result.stderr
@@ -251,3 +298,37 @@ def test_backoff_stays_within_its_growing_window_up_to_the_cap(attempt):
 def test_backoff_spreads_processes_that_fail_together():
     waits = {round(backoff(2, 1.0, 30.0), 6) for _ in range(20)}
     assert len(waits) > 10, "no lockstep: the waits differ"
+
+
+# The one metrics endpoint on its own, with stand-in children.
+
+COUNTING_CHILD = "from prometheus_client import Counter; Counter('made', 'x').inc(3); raise SystemExit(4)"
+
+
+def test_one_endpoint_sums_the_metrics_of_every_child_dead_or_alive():
+    port = free_port()
+    died = []
+    with SharedMetrics(port, "127.0.0.1") as metrics:
+        program = Program("counter", python(COUNTING_CHILD), programs_environ(metrics))
+        assert Supervisor([program], FAST, say=lambda line: None, on_death=died.append).run() == 1
+        for pid in died:
+            metrics.process_died(pid)
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        folder = Path(metrics.folder)
+        assert {path.name for path in folder.iterdir()} == {f"counter_{pid}.db" for pid in died}
+    assert len(set(died)) == FAST.deaths_in_a_row  # each death told, with its own process id
+    assert metric(text, "made_total") == 3 * FAST.deaths_in_a_row
+    assert not folder.exists() and port_is_free(port)
+
+
+def programs_environ(metrics: SharedMetrics) -> dict[str, str]:
+    """What a supervised child gets: its metrics go to the shared folder."""
+    return metrics.environ({key: value for key, value in os.environ.items() if key != MULTIPROC_VARIABLE})
+
+
+def test_a_taken_metrics_port_is_refused_and_leaves_no_folder():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        metrics = SharedMetrics(taken.getsockname()[1], "127.0.0.1")
+        with pytest.raises(PortInUse, match="metrics"):
+            metrics.__enter__()
+    assert metrics.folder and not Path(metrics.folder).exists()

@@ -1,13 +1,16 @@
 """`thumbnailer` (or `python -m thumbnailer`): run the thumbnailer until SIGTERM.
 
-THUMBNAILER_PROCESSES processes (default: one per core) under the supervisor of
+THUMBNAILER_PROCESSES processes (default: one per CPU) under the supervisor of
 `processes.supervisor`, each a `thumbnailer` of one process; with one, the worker runs in
-this process. Processes, not threads: rendering holds a core.
+this process. Processes, not threads: rendering holds a core. THUMBNAILER_METRICS_PORT is one
+endpoint whatever the count: the supervisor serves all its children's metrics summed
+(processes.metrics).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -16,6 +19,8 @@ import core.logs
 import storage
 from processes import programs
 from processes.children import stop_when_orphaned
+from processes.metrics import SharedMetrics
+from processes.ports import PortInUse
 from processes.supervisor import EXIT_DO_NOT_RESTART, Supervisor
 from storage.access import check_access
 
@@ -59,11 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.burst or settings.processes == 1:
         run_worker(settings, burst=args.burst)
         return 0
-    children = programs.thumbnailers(os.environ, settings.processes, settings.metrics_port)
-    log.info("supervising %d thumbnailer processes", len(children))
-    # No time limit on the stop: each child finishes the job in hand (an orchestrator's own
-    # grace period, then SIGKILL, bounds it; the children then get SIGTERM from the kernel).
-    return Supervisor(children, stop_grace=None, say=log.warning).run()
+    with contextlib.ExitStack() as stack:
+        metrics = None
+        if settings.metrics_port:
+            try:
+                metrics = stack.enter_context(SharedMetrics(settings.metrics_port))
+            except PortInUse as error:
+                log.error("thumbnailer stopped: %s", error)
+                return 1
+        children = programs.thumbnailers(os.environ, settings.processes, metrics.folder if metrics else "")
+        log.info("supervising %d thumbnailer processes", len(children))
+        # No time limit on the stop: each child finishes the job in hand (an orchestrator's own
+        # grace period, then SIGKILL, bounds it; the children then get SIGTERM from the kernel).
+        return Supervisor(children, stop_grace=None, say=log.warning,
+                          on_death=metrics.process_died if metrics else None).run()
 
 
 if __name__ == "__main__":
