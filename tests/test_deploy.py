@@ -230,6 +230,16 @@ def test_the_thumbnailer_is_probed_on_its_metrics_port(objects):
     assert thumbnailer["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
 
 
+def test_the_thumbnailer_pod_is_one_scrape_target(objects):
+    """However many processes it runs, a pod has one metrics port (processes.metrics sums them)."""
+    thumbnailer = container(objects, "thumbnailer")
+    [port] = thumbnailer["ports"]
+    annotations = objects[("Deployment", "thumbnailer")]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(port["containerPort"])
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+
 def test_the_thumbnailers_memory_covers_the_documented_bound(objects):
     """README: 60 MiB + THUMBNAILER_THREADS x MAX_UPLOAD_BYTES + 8 bytes x MAX_IMAGE_PIXELS per
     process, and one process per CPU of the limit."""
