@@ -26,8 +26,11 @@ SHORTHAND = ("format", "size", "fit", "quality", "background")
 # The most bytes read of each option: 8 outputs as JSON take well under 2 KB.
 MAX_OPTION_BYTES = {"output": 16 * 1024, "callback_url": MAX_URL_LENGTH}
 MAX_SHORT_OPTION_BYTES = 64  # format, size, fit, quality, background, priority
-# Werkzeug's own bounds on the multipart form, which cover text fields but not file parts.
-MAX_FORM_MEMORY_BYTES = 64 * 1024
+# Werkzeug's own bounds on the multipart form, which cover text fields but not file parts. Its
+# multipart decoder also applies the memory bound to each chunk it reads (64 KiB) plus what it
+# still holds, file parts included: the bound must stay well above that, or every upload larger
+# than about 64 KiB is refused with 413 (tests/test_api.py sends a 1 MB one).
+MAX_FORM_MEMORY_BYTES = 256 * 1024
 MAX_FORM_PARTS = 16
 _QUALITY = re.compile(r"[0-9]{1,3}", re.ASCII)
 

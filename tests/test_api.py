@@ -4,6 +4,7 @@ import io
 import uuid
 
 import pytest
+from PIL import Image
 
 import core
 from tests import images
@@ -26,6 +27,15 @@ class TestApi:
         assert job["status"] == "pending" and job["code"] == 202
         assert response.headers["Location"] == f"http://localhost/jobs/{job['id']}"
         assert job["location"] == response.headers["Location"]
+
+    def test_a_large_multipart_upload_is_accepted(self, client, backends):
+        """Werkzeug's form memory bound must not catch file parts: a photo of 1 MB or more is usual."""
+        noise = Image.effect_noise((1024, 768), 60).convert("RGB")
+        data = images.encode(noise, "JPEG", quality=95)
+        assert len(data) > 512 * 1024
+        response = upload(client, data)
+        assert response.status_code == 202, response.get_data(as_text=True)
+        assert backends.jobs.load_input(response.get_json()["id"]).data == data
 
     def test_job_pending(self, client):
         job_id = upload(client, images.jpeg()).get_json()["id"]
