@@ -14,6 +14,7 @@ import time
 
 import core
 import storage
+from core.backoff import backoff
 from storage.access import check_access
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def set_up(backends: storage.Backends, retention_seconds: int) -> None:
 def set_up_or_retry(backends: storage.Backends, retention_seconds: int,
                     first_retry_seconds: float = FIRST_RETRY_SECONDS) -> threading.Thread | None:
     """Set up now; if storage or the queue does not answer, keep trying in a daemon thread
-    (returned, for tests) with a doubling wait up to MAX_RETRY_SECONDS."""
+    (returned, for tests) with the one jittered back-off, up to MAX_RETRY_SECONDS."""
     try:
         set_up(backends, retention_seconds)
         return None
@@ -56,17 +57,18 @@ def set_up_or_retry(backends: storage.Backends, retention_seconds: int,
     return thread
 
 
-def _retry(backends: storage.Backends, retention_seconds: int, wait: float) -> None:
+def _retry(backends: storage.Backends, retention_seconds: int, base_seconds: float) -> None:
+    attempt = 0
     while True:
-        time.sleep(wait)
+        attempt += 1
+        time.sleep(backoff(attempt, base_seconds, MAX_RETRY_SECONDS))
         try:
             set_up(backends, retention_seconds)
         except core.PermissionDenied as error:
             log.error("the api cannot work with these credentials: %s", error)
             return
         except core.TransientError as error:
-            wait = min(wait * 2, MAX_RETRY_SECONDS)
-            log.info("still not reachable, next try in %.0f s: %s", wait, error)
+            log.info("still not reachable, trying again: %s", error)
             continue
         except core.ThumbnailsError as error:
             log.warning("could not create the bucket or queues: %s", error)
