@@ -18,7 +18,6 @@ import asyncio
 import io
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.keys import new_key  # noqa: E402
+from processes import waiting  # noqa: E402
+from processes.ports import free_port  # noqa: E402
 
 DECLARED_UPLOAD_BYTES = 1024 * 1024
 
@@ -50,12 +51,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_service(args, data_dir: Path, port: int) -> tuple[subprocess.Popen, str, str]:
     key, record = new_key("bench")
     environ = {name: value for name, value in os.environ.items() if name not in ("STORAGE_URL", "QUEUE_URL")}
@@ -65,18 +60,12 @@ def start_service(args, data_dir: Path, port: int) -> tuple[subprocess.Popen, st
     process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port), "--thumbnailers", "1"],
                                env=environ, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"thumbnails serve exited with {process.returncode}; see {data_dir}/serve.log")
-        try:
-            if requests.get(f"{url}/readyz", timeout=1).ok:
-                return process, url, key
-        except requests.RequestException:  # not listening yet, or a worker still booting
-            pass
-        time.sleep(0.2)
-    process.terminate()
-    raise SystemExit("thumbnails serve did not start within 60 s")
+    try:
+        waiting.wait_for_http(f"{url}/readyz", 60, [process])
+    except (waiting.ProcessExited, TimeoutError) as error:
+        waiting.stop(process)
+        raise SystemExit(f"thumbnails serve did not start: {error}; see {data_dir}/serve.log") from None
+    return process, url, key
 
 
 async def slow_headers(port: int, interval: float, stop: asyncio.Event, stats: dict) -> None:

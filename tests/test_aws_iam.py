@@ -16,6 +16,7 @@ import pytest
 
 import core
 import storage
+from processes.ports import free_port
 from processes.supervisor import EXIT_DO_NOT_RESTART as EXIT_NOT_PERMITTED
 from storage.access import check_access
 from storage.aws import make_client
@@ -130,7 +131,7 @@ def test_gunicorn_refuses_to_start_and_names_the_missing_action(moto_server, mon
                moto_server.service_user(bucket, queue, without="s3:PutLifecycleConfiguration"), bucket, queue)
     env = dict(os.environ, WEB_CONCURRENCY="1", PYTHONUNBUFFERED="1")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    port = str(_free_port())
+    port = str(free_port())
     api = subprocess.run([sys.executable, "-m", "api", "--bind", f"127.0.0.1:{port}"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert api.returncode != 0
@@ -160,12 +161,6 @@ def test_the_readiness_probe_names_a_refused_dependency(moto_server, monkeypatch
     assert response.status_code == 503
     assert "s3:ListBucket" in response.json["checks"]["storage"]
     assert "sqs:GetQueueAttributes" in response.json["checks"]["queue"]
-
-
-def _free_port() -> int:
-    from tests.processes import free_port
-
-    return free_port()
 
 
 # -- credentials as AWS users hand them over ------------------------------------------------
