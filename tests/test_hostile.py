@@ -19,6 +19,7 @@ drive `thumbnails serve` itself.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import logging
@@ -44,6 +45,7 @@ from core.keys import KeyRing, new_key, parse_records
 from core.logs import JsonFormatter
 from core.outputs import OutputSpec
 from core.render import render
+from processes import waiting
 from tests import images
 from tests.embedded import EmbeddedService, embedded_environ
 from tests.environment import ALICE, ALICE_KEY, BOB
@@ -114,13 +116,8 @@ def log_lines():
     root.setLevel(previous)
 
 
-def wait_until(condition, timeout: float = WAIT_SECONDS):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.05)
-    return condition()
+# The condition's first truthy value; TimeoutError after WAIT_SECONDS.
+wait_until = functools.partial(waiting.wait_until, timeout=WAIT_SECONDS, interval=0.05)
 
 
 # -- 1 and 9 (gunicorn): the real serving set-up ------------------------------------------
