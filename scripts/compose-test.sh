@@ -148,11 +148,15 @@ docker run --rm --entrypoint /bin/sh thumbnails:local -c \
 
 # ---------------------------------------------------------------------------------------------
 phase "up"
-key_output=$(docker run --rm --entrypoint thumbnails thumbnails:local keys create compose-test 2>&1)
+# The key is printed on stdout, the record on stderr: read them apart, since docker does not keep
+# the order of the two streams.
+key_notes=$(mktemp)
+api_key=$(docker run --rm --entrypoint thumbnails thumbnails:local keys create compose-test 2>"$key_notes")
 export COMPOSE_TEST_API_KEYS
-COMPOSE_TEST_API_KEYS=$(sed -n 's/^record for API_KEYS.*: //p' <<<"$key_output")
-api_key=$(tail -n 1 <<<"$key_output")
-[ -n "$COMPOSE_TEST_API_KEYS" ] && [[ $api_key == thk_* ]] || { log "thumbnails keys create said: $key_output"; exit 1; }
+COMPOSE_TEST_API_KEYS=$(sed -n 's/^record for API_KEYS.*: //p' "$key_notes")
+[ -n "$COMPOSE_TEST_API_KEYS" ] && [[ $api_key == thk_* ]] \
+  || { log "thumbnails keys create said: $api_key $(cat "$key_notes")"; rm -f "$key_notes"; exit 1; }
+rm -f "$key_notes"
 compose_up=yes
 compose up -d --wait --wait-timeout 180 || { compose ps -a >&2; compose logs --tail 40 >&2; exit 1; }
 compose ps
