@@ -9,6 +9,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 import botocore.session
+from prometheus_client import Counter
 
 from core.errors import Conflict, NotFound, OutcomeUnknown, PermissionDenied, ThumbnailsError, TransientError
 
@@ -46,6 +47,11 @@ IAM_ACTION_OF = {
 }
 POLICY_FILE = "deploy/iam-policy.json"
 
+# What S3 and SQS bill by: every HTTP request sent, retries included (botocore emits
+# request-created once per attempt).
+REQUESTS = Counter("thumbnails_storage_requests_total", "S3 and SQS requests sent, retries included, "
+                   "by service and operation.", ["service", "operation"])
+
 
 def make_client(service: str, addressing_style: str = "auto"):
     config = botocore.config.Config(
@@ -57,7 +63,13 @@ def make_client(service: str, addressing_style: str = "auto"):
         # stays protected by the CRC32 checksum header, which is signed.
         s3={"addressing_style": addressing_style, "payload_signing_enabled": False},
     )
-    return boto3.session.Session().client(service, config=config)
+    client = boto3.session.Session().client(service, config=config)
+    client.meta.events.register("request-created", functools.partial(_count_request, service))
+    return client
+
+
+def _count_request(service: str, operation_name: str, **_) -> None:
+    REQUESTS.labels(service, operation_name).inc()
 
 
 def error_code(error: botocore.exceptions.ClientError) -> str:

@@ -69,3 +69,24 @@ class TestStorage:
             backends.objects.ping()
         with pytest.raises(core.TransientError):
             backends.queue.send("x")
+
+
+class TestRequestCounts:
+    """thumbnails_storage_requests_total counts what S3 and SQS bill: one per request sent."""
+
+    @staticmethod
+    def sent(service: str, operation: str) -> float:
+        from prometheus_client import REGISTRY
+        return REGISTRY.get_sample_value("thumbnails_storage_requests_total",
+                                         {"service": service, "operation": operation}) or 0.0
+
+    def test_each_s3_and_sqs_request_is_counted_by_operation(self, backends):
+        puts, sends, receives = self.sent("s3", "PutObject"), self.sent("sqs", "SendMessage"), \
+            self.sent("sqs", "ReceiveMessage")
+        backends.objects.put("counted/a", b"x", "text/plain")
+        backends.objects.put("counted/b", b"y", "text/plain")
+        backends.queue.send("counted")
+        backends.queue.receive(wait_seconds=5)
+        assert self.sent("s3", "PutObject") - puts == 2
+        assert self.sent("sqs", "SendMessage") - sends == 1
+        assert self.sent("sqs", "ReceiveMessage") - receives >= 1
