@@ -33,7 +33,7 @@ def create_app(settings: core.Settings | None = None, backends: storage.Backends
 
     request_ids.init_app(app)
     errors.init_app(app)
-    headers.init_app(app)
+    headers.init_app(app, settings.public_url)
     auth.init_app(app, settings)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(metrics.blueprint)

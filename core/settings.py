@@ -34,6 +34,7 @@ STORAGE_SCHEMES = ("file", "s3")
 QUEUE_SCHEMES = ("sqlite", "sqs", "http", "https", "postgresql")
 JOBS_SCHEMES = ("sqlite", "postgresql")
 DEFAULT_POSTGRES_QUEUE = "thumbnails"
+MIN_SECRET_CHARACTERS = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +80,10 @@ class Settings:
     public_url: str = ""
     # Jobs an owner may have waiting (pending) at once; past it submissions get 429.
     max_waiting_jobs_per_owner: int = 1000
+    # The key of signed output URLs; empty: one made once and kept in the object store (README, Security).
+    url_signing_secret: str = ""
+    # How long a finished job's signed URLs work when the submission does not say (capped by retention).
+    signed_url_ttl_seconds: int = 7 * 24 * 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
@@ -129,6 +134,8 @@ class Settings:
             "public_url": _public_url(environ, "PUBLIC_URL"),
             "max_waiting_jobs_per_owner": _positive_int(environ, "MAX_WAITING_JOBS_PER_OWNER",
                                                         cls.max_waiting_jobs_per_owner),
+            "url_signing_secret": _secret(environ, "URL_SIGNING_SECRET"),
+            "signed_url_ttl_seconds": _positive_int(environ, "SIGNED_URL_TTL_SECONDS", cls.signed_url_ttl_seconds),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]  # each value is parsed to its field's type above
@@ -336,6 +343,15 @@ def _public_url(environ: Mapping[str, str], name: str) -> str:
     if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
         raise ConfigurationError(f"{name} must look like https://thumbs.example.com/, not {raw!r}")
     return raw.rstrip("/") + "/"
+
+
+def _secret(environ: Mapping[str, str], name: str) -> str:
+    """A shared secret: empty, or long enough not to be guessed."""
+    raw = environ.get(name, "").strip()
+    if raw and len(raw) < MIN_SECRET_CHARACTERS:
+        raise ConfigurationError(f"{name} must be at least {MIN_SECRET_CHARACTERS} characters "
+                                 f"(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return raw
 
 
 def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
