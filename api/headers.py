@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 # The page loads static/app.js and static/style.css and shows thumbnails by their signed URLs
-# (on the api itself, or under PUBLIC_URL: {public}), or as blob: URLs made from authenticated
-# fetches once those expired; it posts to the api itself.
-PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'{public} blob: data:; "
-               "connect-src 'self'{public}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+# (on the api itself, under PUBLIC_URL or on S3 with SIGNED_URLS=s3: the {images} origins), or
+# as blob: URLs made from authenticated fetches once those expired; it posts to the api itself.
+PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'{images} blob: data:; "
+               "connect-src 'self'{images}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 # Everything else is JSON or an image: it needs to load nothing.
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 HEADERS = {
@@ -22,9 +22,10 @@ HEADERS = {
 }
 
 
-def init_app(app: Flask, public_url: str = "") -> None:
-    parts = urlsplit(public_url)
-    page_policy = PAGE_POLICY.format(public=f" {parts.scheme}://{parts.netloc}" if public_url else "")
+def init_app(app: Flask, image_urls: tuple[str, ...] = ()) -> None:
+    """image_urls: URLs on the origins, besides the api's own, that the page's images come from."""
+    origins = dict.fromkeys(f" {parts.scheme}://{parts.netloc}" for parts in map(urlsplit, image_urls) if parts.netloc)
+    page_policy = PAGE_POLICY.format(images="".join(origins))
 
     @app.after_request
     def secure(response):

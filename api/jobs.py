@@ -26,6 +26,7 @@ from api.options import read_options
 from api.uploads import read_upload
 from core.errors import InvalidOption, OutcomeUnknown
 from core.job import output_path, status_path
+from core.signing import public_cache_control
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -181,9 +182,7 @@ def output(job_id: str, index: int):
         response.cache_control.private = True
         response.cache_control.max_age = THUMBNAIL_MAX_AGE_SECONDS
     else:
-        response.cache_control.public = True
-        response.cache_control.max_age = max(0, signed_until - int(time.time()))
-        response.cache_control.immutable = True
+        response.headers["Cache-Control"] = public_cache_control(signed_until - int(time.time()))
     return response.make_conditional(request)
 
 

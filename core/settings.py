@@ -84,6 +84,9 @@ class Settings:
     url_signing_secret: str = ""
     # How long a finished job's signed URLs work when the submission does not say (capped by retention).
     signed_url_ttl_seconds: int = 7 * 24 * 3600
+    # Who serves signed URLs: "api" (signed by URL_SIGNING_SECRET, served by the api) or "s3"
+    # (S3 pre-signed GETs: the bytes go from the bucket to the client, never through the api).
+    signed_urls: str = "api"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
@@ -136,6 +139,7 @@ class Settings:
                                                         cls.max_waiting_jobs_per_owner),
             "url_signing_secret": _secret(environ, "URL_SIGNING_SECRET"),
             "signed_url_ttl_seconds": _positive_int(environ, "SIGNED_URL_TTL_SECONDS", cls.signed_url_ttl_seconds),
+            "signed_urls": _choice(environ, "SIGNED_URLS", ("api", "s3"), cls.signed_urls),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]  # each value is parsed to its field's type above
@@ -154,6 +158,9 @@ class Settings:
             parsed.append(self.queue_path)
         for priority in (priorities.HIGH, priorities.LOW):
             self.priority_queue_url(priority)
+        if self.signed_urls == "s3" and self.storage_backend != "s3":
+            raise ConfigurationError(f"SIGNED_URLS=s3 needs STORAGE_URL=s3://bucket, not {self.storage_url!r}; "
+                                     "use SIGNED_URLS=api (the default) on the folder store")
         if self.max_outputs > HARD_MAX_OUTPUTS:
             raise ConfigurationError(f"MAX_OUTPUTS must be at most {HARD_MAX_OUTPUTS}, not {self.max_outputs}")
 

@@ -37,6 +37,12 @@ def signed_query(secret: bytes, path: str, expires: int) -> str:
     return urlencode({EXPIRES: expires, SIGNATURE: sign(secret, path, expires)})
 
 
+def public_cache_control(seconds: int) -> str:
+    """What a signed answer may be cached as: by anyone, as long as the signature lasts, never
+    revalidated before (an output never changes)."""
+    return f"public, max-age={max(0, seconds)}, immutable"
+
+
 def verify(secret: bytes, path: str, expires: str | None, signature: str | None, now: float) -> int | None:
     """The expiry of a valid, unexpired signature of path, else None (tampered, malformed,
     expired or signed with another secret alike: the caller answers them all the same way)."""

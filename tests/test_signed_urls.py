@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 
 from core import signing
 from storage.secrets import shared_secret
@@ -249,3 +251,47 @@ class TestTheSecret:
             thread.join()
         assert len(set(found)) == 1 and len(found[0]) >= 32
         assert shared_secret(backends.objects, "race") == found[0]
+
+
+class TestS3PresignedUrls:
+    """SIGNED_URLS=s3: the document's signed URLs are S3 pre-signed GETs (the real MinIO)."""
+
+    @pytest.fixture
+    def settings(self, servers_settings):
+        return dataclasses.replace(servers_settings, signed_urls="s3")
+
+    def test_the_bytes_come_from_the_bucket_without_a_key(self, client, backends):
+        job_id = submit(client)
+        complete(backends, job_id)
+        job = client.get(f"/jobs/{job_id}").get_json()
+        url = job["outputs"][0]["signed_url"]
+        assert url.startswith(os.environ["AWS_ENDPOINT_URL_S3"]) and "X-Amz-Signature=" in url
+        expires = datetime.fromisoformat(job["signed_urls_expire"]).timestamp()
+        assert 0 < expires - time.time() <= 7 * 24 * 3600
+
+        fetched = requests.get(url, timeout=10)
+        assert fetched.status_code == 200 and fetched.content == THUMB
+        cache = fetched.headers["Cache-Control"]
+        assert cache.startswith("public, max-age=") and cache.endswith(", immutable")
+        again = requests.get(url, headers={"If-None-Match": fetched.headers["ETag"]}, timeout=10)
+        assert again.status_code == 304
+
+        tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0")
+        assert requests.get(tampered, timeout=10).status_code == 403
+
+    def test_a_job_not_complete_has_none(self, client):
+        assert client.get(f"/jobs/{submit(client)}").get_json()["outputs"][0]["signed_url"] is None
+
+    def test_the_page_may_show_images_from_the_bucket(self, client):
+        policy = client.get("/").headers["Content-Security-Policy"]
+        assert f"img-src 'self' {os.environ['AWS_ENDPOINT_URL_S3']} blob: data:;" in policy
+
+
+def test_the_page_shows_images_from_its_own_origin_and_public_url(settings, backends):
+    from api import create_app
+
+    assert "img-src 'self' blob: data:;" in create_app(settings, backends).test_client().get(
+        "/").headers["Content-Security-Policy"]
+    public = dataclasses.replace(settings, public_url="https://thumbs.example.com/base/")
+    policy = create_app(public, backends).test_client().get("/").headers["Content-Security-Policy"]
+    assert "img-src 'self' https://thumbs.example.com blob: data:;" in policy

@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from urllib.parse import parse_qs
 
 import pytest
 
 from core import signing
+from core.errors import ConfigurationError, InvalidJob
+from core.job import Job
+from core.settings import Settings
 
 SECRET = b"a-secret-of-the-server-0123456789abcdef"
 PATH = "/jobs/0b6c5e0e-4e0c-4d3a-9a43-3f1f2f6f9c11/outputs/0"
@@ -72,3 +76,42 @@ def test_malformed_fields_are_refused_not_raised(expires, signature):
     if signature and signature.startswith("GOOD"):
         signature = signing.sign(SECRET, PATH, EXPIRES) + signature[4:]
     assert signing.verify(SECRET, PATH, expires, signature, NOW) is None
+
+
+@pytest.mark.parametrize("environ, words", [
+    ({"SIGNED_URLS": "cdn"}, "SIGNED_URLS must be one of api, s3"),
+    ({"SIGNED_URLS": "s3"}, "SIGNED_URLS=s3 needs STORAGE_URL=s3://bucket"),
+    ({"URL_SIGNING_SECRET": "short"}, "URL_SIGNING_SECRET must be at least 32 characters"),
+    ({"SIGNED_URL_TTL_SECONDS": "0"}, "SIGNED_URL_TTL_SECONDS must be positive"),
+])
+def test_settings_refuse_bad_values_naming_them(tmp_path, environ, words):
+    with pytest.raises(ConfigurationError, match=re.escape(words)):
+        Settings.from_env({"DATA_DIR": str(tmp_path), **environ})
+
+
+def test_settings_defaults_and_values(tmp_path):
+    assert (Settings.from_env({"DATA_DIR": str(tmp_path)}).signed_urls,
+            Settings.from_env({"DATA_DIR": str(tmp_path)}).signed_url_ttl_seconds) == ("api", 7 * 24 * 3600)
+    chosen = Settings.from_env({"DATA_DIR": str(tmp_path), "URL_SIGNING_SECRET": "k" * 32,
+                                "SIGNED_URL_TTL_SECONDS": "3600", "SIGNED_URLS": "s3",
+                                "STORAGE_URL": "s3://bucket", "QUEUE_URL": "sqs://queue"})
+    assert (chosen.url_signing_secret, chosen.signed_url_ttl_seconds, chosen.signed_urls) == ("k" * 32, 3600, "s3")
+
+
+def test_a_job_s_urls_expire_from_its_finish_capped_by_retention():
+    job = Job()
+    assert job.urls_expire(600, 3600) is None  # not complete
+    job.start_processing()
+    job.complete()
+    finish = int(job.finish.timestamp())
+    assert job.urls_expire(600, 3600) == finish + 600
+    assert job.urls_expire(7200, 3600) == finish + 3600
+    job.url_ttl_seconds = 60
+    assert job.urls_expire(600, 3600) == finish + 60
+    assert Job.from_json(job.to_json()).url_ttl_seconds == 60
+
+
+@pytest.mark.parametrize("value", [0, -1, True, "60", 1.5])
+def test_a_job_refuses_a_bad_url_ttl(value):
+    with pytest.raises(InvalidJob):
+        Job(url_ttl_seconds=value)

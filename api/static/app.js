@@ -172,19 +172,24 @@ async function follow(job, card, delay) {
 // with the key and shown from a blob URL.
 async function finish(job, card) {
   const signed = job.outputs && job.outputs[0] && job.outputs[0].signed_url;
-  let url, type;
-  try {
-    const response = await fetch(signed || `jobs/${encodeURIComponent(job.id)}/thumbnail`,
-      signed ? { method: "HEAD" } : authorized());
-    if (!response.ok) {
-      show(card, "error", errorText(response, await readJson(response)));
+  // An S3 pre-signed URL (SIGNED_URLS=s3) is on another origin: shown as it is (a browser names
+  // a download from another origin itself, so its type is not asked for).
+  const elsewhere = signed && new URL(signed, location.href).origin !== location.origin;
+  let url = signed, type = "image/jpeg";
+  if (!elsewhere) {
+    try {
+      const response = await fetch(signed || `jobs/${encodeURIComponent(job.id)}/thumbnail`,
+        signed ? { method: "HEAD" } : authorized());
+      if (!response.ok) {
+        show(card, "error", errorText(response, await readJson(response)));
+        return;
+      }
+      type = response.headers.get("Content-Type") || type;
+      url = signed || URL.createObjectURL(await response.blob());
+    } catch (error) {
+      show(card, "error", "could not download the thumbnail: " + error.message);
       return;
     }
-    type = response.headers.get("Content-Type") || "image/jpeg";
-    url = signed || URL.createObjectURL(await response.blob());
-  } catch (error) {
-    show(card, "error", "could not download the thumbnail: " + error.message);
-    return;
   }
   const link = card.querySelector(".preview");
   link.href = url;
