@@ -208,6 +208,18 @@ class TestRefusals:
         assert anonymous.get(url).status_code == 410
 
 
+class TestHistory:
+    @pytest.fixture
+    def settings(self, embedded_settings, tmp_path):
+        return dataclasses.replace(embedded_settings, jobs_url=f"sqlite://{(tmp_path / 'jobs.db').as_posix()}")
+
+    def test_listed_jobs_carry_the_same_signed_urls(self, client, anonymous, backends, done):
+        (listed,) = [job for job in client.get("/jobs").get_json()["jobs"] if job["id"] == done["id"]]
+        assert [o["signed_url"] for o in listed["outputs"]] == [o["signed_url"] for o in done["outputs"]]
+        assert listed["signed_urls_expire"] == done["signed_urls_expire"]
+        assert anonymous.get(relative(listed["outputs"][1]["signed_url"])).data == SECOND
+
+
 class TestKeyedDownloads:
     def test_they_stay_private_with_the_same_validators(self, client, done):
         path = urlsplit(done["outputs"][0]["url"]).path
