@@ -64,6 +64,7 @@ def add_signed_urls(document: dict, job: core.Job, root: str) -> None:
     expired), and the document `signed_urls_expire`: one expiry for the job, fixed from its
     finish. With SIGNED_URLS=s3 they are S3 pre-signed GETs instead, which S3 caps at 7 days
     from now and which therefore differ at each read."""
+    document.setdefault("url_ttl_seconds", None)  # stored only when asked for (core/job.py)
     now = time.time()
     expires = job.urls_expire(settings().signed_url_ttl_seconds, settings().retention_seconds)
     if expires is not None and expires <= now:

@@ -189,7 +189,7 @@ class Job:
     # -- JSON ----------------------------------------------------------------
 
     def to_dict(self) -> dict:
-        return {
+        document = {
             "id": self.id,
             "owner": self.owner,
             "status": self.status.value,
@@ -203,8 +203,10 @@ class Job:
             "callback_url": self.callback_url,
             "deliveries": list(self.deliveries),
             "rescues": self.rescues,
-            "url_ttl_seconds": self.url_ttl_seconds,
         }
+        if self.url_ttl_seconds is not None:  # only when asked for: the previous version reads the rest
+            document["url_ttl_seconds"] = self.url_ttl_seconds
+        return document
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())

@@ -115,3 +115,9 @@ def test_a_job_s_urls_expire_from_its_finish_capped_by_retention():
 def test_a_job_refuses_a_bad_url_ttl(value):
     with pytest.raises(InvalidJob):
         Job(url_ttl_seconds=value)
+
+
+def test_a_job_stores_url_ttl_seconds_only_when_asked_for():
+    """A thumbnailer of the previous version refuses unknown fields: default jobs stay readable."""
+    assert "url_ttl_seconds" not in Job().to_dict()
+    assert Job(url_ttl_seconds=60).to_dict()["url_ttl_seconds"] == 60
