@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+import storage
 from core import signing
 from storage.secrets import shared_secret
 from tests import images
@@ -253,7 +254,11 @@ class TestTheSecret:
         # the other app, with the stored secret, refuses it
         assert anonymous.get(relative(url)).status_code == 403
 
-    def test_without_one_every_process_shares_the_one_made_in_the_store(self, backends):
+    @pytest.mark.parametrize("store", ["embedded", pytest.param("servers", marks=pytest.mark.servers)])
+    def test_without_one_every_process_shares_the_one_made_in_the_store(self, store, request):
+        settings = request.getfixturevalue("embedded_settings" if store == "embedded" else "servers_settings")
+        backends = storage.connect(settings)
+        backends.objects.ensure()
         found: list[bytes] = []
         threads = [threading.Thread(target=lambda: found.append(shared_secret(backends.objects, "race")))
                    for _ in range(8)]
