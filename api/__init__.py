@@ -17,7 +17,7 @@ def create_app(settings: core.Settings | None = None, backends: storage.Backends
     """Build the app; the environment is read only when no settings are given."""
     # Imported here, not at module level: `python -m api` imports this package before
     # gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR, which prometheus_client reads on import.
-    from api import auth, errors, headers, health, history, jobs, metrics, options, pages, request_ids, startup
+    from api import auth, errors, headers, health, history, jobs, metrics, options, pages, request_ids, signing, startup
 
     settings = settings or core.Settings.from_env(os.environ)
     backends = backends or storage.connect(settings)
@@ -33,7 +33,7 @@ def create_app(settings: core.Settings | None = None, backends: storage.Backends
 
     request_ids.init_app(app)
     errors.init_app(app)
-    headers.init_app(app)
+    headers.init_app(app, signing.image_urls(settings, backends))
     auth.init_app(app, settings)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(metrics.blueprint)

@@ -16,6 +16,7 @@ import core
 from api.auth import require_owner
 from api.context import backends, settings
 from api.errors import error_response
+from api.signing import add_signed_urls
 from core.errors import HistoryUnavailable, InvalidOption
 from core.job import output_path, status_path
 from core.priorities import PRIORITIES
@@ -98,7 +99,7 @@ def _limit(raw: str | None) -> int:
 
 def listed(job: core.Job, retention_seconds: int, root: str) -> dict:
     """The job as GET /jobs/ID shows it, plus `expired`: an expired job's outputs are gone, so it
-    carries no download links and its location is its status page (which answers 410)."""
+    carries no download links (nor signed ones) and its location is its status page (which answers 410)."""
     document = job.to_dict()
     expired = job.is_expired(retention_seconds)
     location = status_path(job.id) if expired else job.location
@@ -107,6 +108,7 @@ def listed(job: core.Job, retention_seconds: int, root: str) -> dict:
     for index, output in enumerate(document["outputs"]):
         if not expired:
             output["url"] = root + output_path(job.id, index).lstrip("/")
+    add_signed_urls(document, job, root)  # an expired job's expiry has passed: null ones
     document["expired"] = expired
     return document
 

@@ -1,7 +1,14 @@
-"""/jobs: submit an image, report a job, download its thumbnail, cancel it."""
+"""/jobs: submit an image, report a job, download its thumbnail, cancel it.
+
+Outputs are read with a key or with a signed URL (api/signing.py); either way they carry a
+strong ETag and Last-Modified and answer If-None-Match with 304. Key-authenticated answers are
+`private`; signed ones `public, immutable` for as long as the signature lasts, so a CDN or a
+browser may keep them.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from http import HTTPStatus
@@ -11,7 +18,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import Gone, HTTPException, NotFound
 
 import core
-from api import metrics
+from api import metrics, signing
 from api.auth import require_owner
 from api.context import backends, settings
 from api.errors import RETRY_AFTER_SECONDS, error_response
@@ -19,13 +26,24 @@ from api.options import read_options
 from api.uploads import read_upload
 from core.errors import InvalidOption, OutcomeUnknown
 from core.job import output_path, status_path
+from core.signing import public_cache_control
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("jobs", __name__, url_prefix="/jobs")
-blueprint.before_request(require_owner)
-THUMBNAIL_MAX_AGE_SECONDS = 3600
+THUMBNAIL_MAX_AGE_SECONDS = 3600  # key-authenticated downloads, private caches only
+SIGNED_ENDPOINTS = {"jobs.output", "jobs.thumbnail"}
 # What a client over its cap of waiting jobs is told to wait: jobs start in seconds to minutes.
 WAITING_RETRY_AFTER_SECONDS = 30
+
+
+@blueprint.before_request
+def _authenticate() -> None:
+    """An output asked for with a signature is let in by it alone (no key, no owner); every
+    other request needs a key."""
+    if request.endpoint in SIGNED_ENDPOINTS and signing.is_signed(request):
+        g.owner, g.signed_until = None, signing.check(request)
+    else:
+        require_owner()
 
 
 def _absolute(path: str) -> str:
@@ -38,18 +56,20 @@ def _job_response(job: core.Job, status: int = HTTPStatus.OK) -> Response:
     document["location"] = _absolute(job.location)
     for index, output in enumerate(document["outputs"]):
         output["url"] = _absolute(output_path(job.id, index))
+    signing.add_signed_urls(document, job, _absolute("/"))
     response = jsonify(document)
     response.status_code = status
     return response
 
 
 def _load_job(job_id: str) -> core.Job:
-    """The caller's own job. Someone else's job is reported exactly like a missing one."""
+    """The caller's own job, or the one a valid signature names. Someone else's job is reported
+    exactly like a missing one."""
     try:
         job = backends().jobs.load(job_id)
     except core.NotFound:
         job = None
-    if job is None or job.owner != g.owner:
+    if job is None or (g.get("signed_until") is None and job.owner != g.owner):
         raise NotFound("no such job")  # the same words whether missing or not yours
     if job.is_expired(settings().retention_seconds):
         backends().jobs.delete_data(job.id, len(job.outputs))
@@ -81,7 +101,7 @@ def submit():
         log.info("upload refused", extra={"code": error.code, "outcome": "refused", "reason": error.description})
         raise
     job = core.Job(owner=g.owner, outputs=options.outputs, priority=options.priority,
-                      callback_url=options.callback_url)
+                   callback_url=options.callback_url, url_ttl_seconds=options.url_ttl_seconds)
     jobs = backends().jobs
     jobs.save_input(job.id, upload.stream, upload.content_type)
     jobs.save(job)
@@ -155,9 +175,22 @@ def output(job_id: str, index: int):
         return error_response(HTTPStatus.CONFLICT, message, status=job.status.value)
     stored = backends().jobs.load_output(job.id, index)
     response = Response(stored.data, content_type=stored.content_type)
-    response.cache_control.private = True
-    response.cache_control.max_age = THUMBNAIL_MAX_AGE_SECONDS
-    return response
+    response.set_etag(_etag(job.id, index, stored.version, stored.data))
+    response.last_modified = job.finish
+    signed_until = g.get("signed_until")
+    if signed_until is None:
+        response.cache_control.private = True
+        response.cache_control.max_age = THUMBNAIL_MAX_AGE_SECONDS
+    else:
+        response.headers["Cache-Control"] = public_cache_control(signed_until - int(time.time()))
+    return response.make_conditional(request)
+
+
+def _etag(job_id: str, index: int, version: str, data: bytes) -> str:
+    """Strong: it changes with the bytes. The store's version (S3's ETag, the folder's hash of
+    the content) stands for them; without one, the bytes are hashed."""
+    content = version.encode() if version else hashlib.sha256(data).digest()
+    return hashlib.sha256(f"{job_id}/{index}/".encode() + content).hexdigest()[:32]
 
 
 @blueprint.delete("/<job_id>")

@@ -1,4 +1,4 @@
-"""What a submission asks for besides the image: outputs, priority, callback_url.
+"""What a submission asks for besides the image: outputs, priority, callback_url, url_ttl_seconds.
 
 Each may come as a multipart form field (or, for `output`, a JSON file part) or as a query
 parameter. `output` is JSON (an object or a list of them); for a single output the query
@@ -25,7 +25,7 @@ from core.settings import Settings
 SHORTHAND = ("format", "size", "fit", "quality", "background")
 # The most bytes read of each option: 8 outputs as JSON take well under 2 KB.
 MAX_OPTION_BYTES = {"output": 16 * 1024, "callback_url": MAX_URL_LENGTH}
-MAX_SHORT_OPTION_BYTES = 64  # format, size, fit, quality, background, priority
+MAX_SHORT_OPTION_BYTES = 64  # format, size, fit, quality, background, priority, url_ttl_seconds
 # Werkzeug's own bounds on the multipart form, which cover text fields but not file parts. Its
 # multipart decoder also applies the memory bound to each chunk it reads (64 KiB) plus what it
 # still holds, file parts included: the bound must stay well above that, or every upload larger
@@ -33,6 +33,7 @@ MAX_SHORT_OPTION_BYTES = 64  # format, size, fit, quality, background, priority
 MAX_FORM_MEMORY_BYTES = 256 * 1024
 MAX_FORM_PARTS = 16
 _QUALITY = re.compile(r"[0-9]{1,3}", re.ASCII)
+_SECONDS = re.compile(r"[0-9]{1,12}", re.ASCII)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,11 +41,13 @@ class Options:
     outputs: tuple[OutputSpec, ...] = DEFAULT_OUTPUTS
     priority: str = priorities.DEFAULT
     callback_url: str | None = None
+    url_ttl_seconds: int | None = None
 
 
 def read_options(request: Request, settings: Settings) -> Options:
     """Parse and check everything; raise InvalidOption naming the bad field (the api answers 400)."""
-    return Options(_outputs(request, settings), _priority(request), _callback_url(request, settings))
+    return Options(_outputs(request, settings), _priority(request), _callback_url(request, settings),
+                   _url_ttl_seconds(request, settings))
 
 
 def _single(request: Request, name: str) -> str | None:
@@ -105,3 +108,15 @@ def _callback_url(request: Request, settings: Settings) -> str | None:
     except CallbackRefused as error:
         raise InvalidOption("callback_url", str(error)) from None
     return url
+
+
+def _url_ttl_seconds(request: Request, settings: Settings) -> int | None:
+    """How long the signed URLs work after completion; more than the retention is cut to it
+    (the outputs are removed then anyway)."""
+    value = _single(request, "url_ttl_seconds")
+    if value is None:
+        return None
+    if not _SECONDS.fullmatch(value) or int(value) == 0:
+        raise InvalidOption("url_ttl_seconds", f"must be a whole number of seconds from 1 (at most "
+                                               f"{settings.retention_seconds} are kept), not {quoted(value)}")
+    return min(int(value), settings.retention_seconds)

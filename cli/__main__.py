@@ -46,6 +46,8 @@ def build_parser(environ) -> argparse.ArgumentParser:
     submit.add_argument("--priority", choices=priorities.PRIORITIES,
                         help=f"the job's queue (default {priorities.DEFAULT})")
     submit.add_argument("--callback-url", help="POST the finished job here (signed webhook)")
+    submit.add_argument("--url-ttl", type=int, metavar="SECONDS",
+                        help="how long the outputs' signed URLs work after completion (default: the server's)")
     submit.add_argument("--wait", type=float, default=DEFAULT_WAIT_SECONDS,
                         help="seconds to wait for the job (default %(default)s)")
 
@@ -80,7 +82,9 @@ def main(argv: list[str] | None = None, environ=None) -> int:
         client = ApiClient(args.url, args.key)
         if args.command == "submit":
             fields = {name: value for name, value in (("output", args.outputs), ("priority", args.priority),
-                                                      ("callback_url", args.callback_url)) if value}
+                                                      ("callback_url", args.callback_url),
+                                                      ("url_ttl_seconds", args.url_ttl and str(args.url_ttl)))
+                      if value}
             return commands.submit(client, args.image, args.output, args.wait, fields)
         return commands.status(client, args.job_id)
     if args.command in history.COMMANDS:

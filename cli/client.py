@@ -38,6 +38,7 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
 
 
 _OPENER = urllib.request.build_opener(_RefuseRedirects)
+_PLAIN = urllib.request.build_opener()  # for signed URLs: no key goes along, so redirects may be followed
 
 
 class ApiClient:
@@ -57,10 +58,6 @@ class ApiClient:
     def job(self, job_id: str) -> dict:
         return self._job_document(self._request("GET", f"/jobs/{quote(job_id, safe='')}")[0])
 
-    def thumbnail(self, job_id: str) -> tuple[bytes, str]:
-        """The thumbnail's bytes and content type."""
-        return self._request("GET", f"/jobs/{quote(job_id, safe='')}/thumbnail")
-
     def jobs(self, **filters) -> dict:
         """One page of the caller's jobs: {"jobs": [...], "next": cursor or None}."""
         query = urlencode({name: value for name, value in filters.items() if value is not None}, doseq=True)
@@ -73,6 +70,15 @@ class ApiClient:
 
     def output(self, job_id: str, index: int) -> tuple[bytes, str]:
         return self._request("GET", f"/jobs/{quote(job_id, safe='')}/outputs/{int(index)}")
+
+    def download(self, job: dict, index: int) -> tuple[bytes, str]:
+        """Output `index` of a job document: by its signed URL when it has one (no key is sent,
+        so it may point anywhere: a CDN, PUBLIC_URL), else by the output route with the key."""
+        outputs = job.get("outputs") or []
+        signed = outputs[index].get("signed_url") if 0 <= index < len(outputs) else None
+        if not signed:
+            return self.output(job["id"], index)
+        return self._fetch(urllib.request.Request(signed), _PLAIN)
 
     def _json(self, body: bytes) -> dict:
         try:
@@ -89,9 +95,11 @@ class ApiClient:
         headers = dict(headers or {})
         if self.key:
             headers["Authorization"] = f"Bearer {self.key}"
-        request = urllib.request.Request(url, data=body, headers=headers, method=method)
+        return self._fetch(urllib.request.Request(url, data=body, headers=headers, method=method), _OPENER)
+
+    def _fetch(self, request: urllib.request.Request, opener: urllib.request.OpenerDirector) -> tuple[bytes, str]:
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
+            with opener.open(request, timeout=self.timeout) as response:
                 return response.read(), response.headers.get_content_type()
         except urllib.error.HTTPError as error:
             raise ApiError(error.code, _error_message(error)) from None

@@ -36,7 +36,7 @@ def submit(client: ApiClient, image: Path, output: Path | None, timeout: float,
                          f"Check later with: thumbnails status {job['id']}", EXIT_TIMEOUT)
         if job["status"] != "complete":
             return _fail(f"job {job['id']} {job['status']}: {job.get('message')} ({job.get('code')})", EXIT_REFUSED)
-        thumbnail, content_type = client.thumbnail(job["id"])
+        thumbnail, content_type = client.download(job, 0)
     except ClientError as error:
         return _fail_for(error)
     target = output or image.with_name(f"{image.stem}.thumbnail{extension_for(content_type)}")
@@ -46,7 +46,8 @@ def submit(client: ApiClient, image: Path, output: Path | None, timeout: float,
         return _fail(f"cannot write {target}: {error.strerror or error}", EXIT_USAGE)
     print(f"{target} ({content_type}, job {job['id']})")
     for extra in job.get("outputs", [])[1:]:
-        print(f"  also: {extra['url']} ({extra['format']}, {extra['width']}x{extra['height']} {extra['fit']})")
+        url = extra.get("signed_url") or extra["url"]  # the signed one opens without a key, in a browser too
+        print(f"  also: {url} ({extra['format']}, {extra['width']}x{extra['height']} {extra['fit']})")
     return EXIT_OK
 
 

@@ -100,7 +100,9 @@ def cancel(client: ApiClient, job_id: str) -> int:
 
 
 def download(client: ApiClient, job_id: str, index: int, output: Path | None) -> int:
-    data, content_type = client.output(job_id, index)
+    """By the output's signed URL (the job document names it), else with the key (which also
+    explains a job that is not complete)."""
+    data, content_type = client.download(client.job(job_id), index)
     target = output or Path(f"{job_id}-{index}{EXTENSIONS.get(content_type, '.img')}")
     try:
         target.write_bytes(data)

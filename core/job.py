@@ -104,6 +104,9 @@ class Job:
     # Times the reconciler sent the job again because it sat unfinished with no live message
     # (absent from documents written before it existed: 0).
     rescues: int = 0
+    # How long the outputs' signed URLs work after the job completes, as asked at submit (None:
+    # the server's SIGNED_URL_TTL_SECONDS); retention caps it either way.
+    url_ttl_seconds: int | None = None
     # The stored version this copy was read or written at (not part of the document): lets
     # JobStore.save refuse to overwrite a change made by someone else in between.
     version: str | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -139,6 +142,9 @@ class Job:
             raise InvalidJob(f"deliveries must be a list of objects with {', '.join(sorted(_DELIVERY_KEYS))}")
         if not isinstance(self.rescues, int) or isinstance(self.rescues, bool) or self.rescues < 0:
             raise InvalidJob(f"rescues must be a count, not {self.rescues!r}")
+        if self.url_ttl_seconds is not None and (not isinstance(self.url_ttl_seconds, int) or isinstance(
+                self.url_ttl_seconds, bool) or self.url_ttl_seconds <= 0):
+            raise InvalidJob(f"url_ttl_seconds must be a positive number of seconds, not {self.url_ttl_seconds!r}")
 
     # -- transitions -------------------------------------------------------
 
@@ -172,10 +178,18 @@ class Job:
             return False
         return ((now or _now()) - self.finish).total_seconds() > retention_seconds
 
+    def urls_expire(self, default_ttl_seconds: int, retention_seconds: int) -> int | None:
+        """When the outputs' signed URLs stop working (Unix seconds), or None before completion.
+        Fixed from the finish time, so every read of the job gives the same URLs (caches keep them)."""
+        if self.status is not JobStatus.COMPLETE or self.finish is None:
+            return None
+        ttl = min(self.url_ttl_seconds or default_ttl_seconds, retention_seconds)
+        return int(self.finish.timestamp()) + ttl
+
     # -- JSON ----------------------------------------------------------------
 
     def to_dict(self) -> dict:
-        return {
+        document = {
             "id": self.id,
             "owner": self.owner,
             "status": self.status.value,
@@ -190,6 +204,9 @@ class Job:
             "deliveries": list(self.deliveries),
             "rescues": self.rescues,
         }
+        if self.url_ttl_seconds is not None:  # only when asked for: the previous version reads the rest
+            document["url_ttl_seconds"] = self.url_ttl_seconds
+        return document
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())

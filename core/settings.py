@@ -34,6 +34,7 @@ STORAGE_SCHEMES = ("file", "s3")
 QUEUE_SCHEMES = ("sqlite", "sqs", "http", "https", "postgresql")
 JOBS_SCHEMES = ("sqlite", "postgresql")
 DEFAULT_POSTGRES_QUEUE = "thumbnails"
+MIN_SECRET_CHARACTERS = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +80,13 @@ class Settings:
     public_url: str = ""
     # Jobs an owner may have waiting (pending) at once; past it submissions get 429.
     max_waiting_jobs_per_owner: int = 1000
+    # The key of signed output URLs; empty: one made once and kept in the object store (README, Security).
+    url_signing_secret: str = ""
+    # How long a finished job's signed URLs work when the submission does not say (capped by retention).
+    signed_url_ttl_seconds: int = 7 * 24 * 3600
+    # Who serves signed URLs: "api" (signed by URL_SIGNING_SECRET, served by the api) or "s3"
+    # (S3 pre-signed GETs: the bytes go from the bucket to the client, never through the api).
+    signed_urls: str = "api"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
@@ -129,6 +137,9 @@ class Settings:
             "public_url": _public_url(environ, "PUBLIC_URL"),
             "max_waiting_jobs_per_owner": _positive_int(environ, "MAX_WAITING_JOBS_PER_OWNER",
                                                         cls.max_waiting_jobs_per_owner),
+            "url_signing_secret": _secret(environ, "URL_SIGNING_SECRET"),
+            "signed_url_ttl_seconds": _positive_int(environ, "SIGNED_URL_TTL_SECONDS", cls.signed_url_ttl_seconds),
+            "signed_urls": _choice(environ, "SIGNED_URLS", ("api", "s3"), cls.signed_urls),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]  # each value is parsed to its field's type above
@@ -147,6 +158,9 @@ class Settings:
             parsed.append(self.queue_path)
         for priority in (priorities.HIGH, priorities.LOW):
             self.priority_queue_url(priority)
+        if self.signed_urls == "s3" and self.storage_backend != "s3":
+            raise ConfigurationError(f"SIGNED_URLS=s3 needs STORAGE_URL=s3://bucket, not {self.storage_url!r}; "
+                                     "use SIGNED_URLS=api (the default) on the folder store")
         if self.max_outputs > HARD_MAX_OUTPUTS:
             raise ConfigurationError(f"MAX_OUTPUTS must be at most {HARD_MAX_OUTPUTS}, not {self.max_outputs}")
 
@@ -336,6 +350,15 @@ def _public_url(environ: Mapping[str, str], name: str) -> str:
     if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
         raise ConfigurationError(f"{name} must look like https://thumbs.example.com/, not {raw!r}")
     return raw.rstrip("/") + "/"
+
+
+def _secret(environ: Mapping[str, str], name: str) -> str:
+    """A shared secret: empty, or long enough not to be guessed."""
+    raw = environ.get(name, "").strip()
+    if raw and len(raw) < MIN_SECRET_CHARACTERS:
+        raise ConfigurationError(f"{name} must be at least {MIN_SECRET_CHARACTERS} characters "
+                                 f"(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return raw
 
 
 def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:

@@ -63,6 +63,8 @@ def make_client(service: str, addressing_style: str = "auto"):
         # stays protected by the CRC32 checksum header, which is signed.
         s3={"addressing_style": addressing_style, "payload_signing_enabled": False},
     )
+    if service == "s3":  # SigV4 for pre-signed URLs too (botocore pre-signs S3 with the deprecated SigV2 otherwise)
+        config = config.merge(botocore.config.Config(signature_version="s3v4"))
     client = boto3.session.Session().client(service, config=config)
     client.meta.events.register("request-created", functools.partial(_count_request, service))
     return client

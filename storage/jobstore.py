@@ -190,6 +190,10 @@ class JobStore(abc.ABC):
     def load_output(self, job_id: str, index: int) -> StoredObject:
         return self.objects.get(output_key(job_id, index))
 
+    def presigned_output(self, job_id: str, index: int, expires_in_seconds: int, cache_control: str) -> str:
+        """A URL that reads the output straight from the object store (S3 only)."""
+        return self.objects.presigned_get(output_key(job_id, index), expires_in_seconds, cache_control)
+
     def delete_data(self, job_id: str, output_count: int = HARD_MAX_OUTPUTS) -> None:
         """Remove the input and every output, keeping the record."""
         self.objects.delete(input_key(job_id))

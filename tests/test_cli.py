@@ -205,7 +205,15 @@ def test_submit_with_outputs_and_priority(service, photo, capsys):
     printed = capsys.readouterr().out
     first = photo.with_name("photo.thumbnail.png")
     assert images.decode(first.read_bytes()).size == (100, 50)
-    assert "also:" in printed and "/outputs/1" in printed
+    assert "also:" in printed and "/outputs/1?expires=" in printed and "&signature=" in printed
+
+
+def test_submit_asks_for_the_signed_urls_lifetime(service, photo, capsys):
+    assert main(["submit", str(photo), "--url", service.url, "--url-ttl", "900"]) == 0
+    job_id = capsys.readouterr().out.split("job ")[1].rstrip(")\n")
+    assert main(["status", job_id, "--url", service.url]) == 0
+    job = json.loads(capsys.readouterr().out)
+    assert job["url_ttl_seconds"] == 900 and "signature=" in job["outputs"][0]["signed_url"]
 
 
 def test_a_bad_output_spec_is_refused_naming_the_field(service, photo, capsys):

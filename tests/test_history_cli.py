@@ -10,8 +10,10 @@ import core
 import storage
 from cli import commands
 from cli.__main__ import main
+from cli.client import ApiClient, ApiError
 from tests import images
 from tests.embedded import EmbeddedService, embedded_environ
+from tests.environment import ALICE_KEY
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +58,18 @@ def test_download_writes_output_n(service, finished, tmp_path, capsys):
     target = tmp_path / "thumb.jpg"
     assert main(["download", finished[0], "0", "-o", str(target), "--url", service.url]) == commands.EXIT_OK
     assert images.decode(target.read_bytes()).size == (100, 50)
+
+
+def test_download_goes_by_the_signed_url_without_the_key(service, finished, tmp_path):
+    job = ApiClient(service.url, ALICE_KEY).job(finished[0])
+    keyless = ApiClient(service.url)
+    data, content_type = keyless.download(job, 0)
+    assert content_type == "image/jpeg" and images.decode(data).size == (100, 50)
+    signed = job["outputs"][0]["signed_url"]
+    job["outputs"][0]["signed_url"] = signed.replace("expires=", "expires=1")
+    with pytest.raises(ApiError) as refused:
+        keyless.download(job, 0)
+    assert refused.value.status == 403
 
 
 def test_download_of_a_missing_output_is_refused(service, finished, capsys):

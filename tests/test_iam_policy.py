@@ -1,9 +1,10 @@
 """deploy/iam-policy.json grants exactly the AWS actions the production code calls.
 
 The production sources are parsed (never imported or run): every `self.client.<method>(...)`
-call, and every `get_paginator("<operation>")`, is looked up in botocore's own service models
-for S3 and SQS and mapped to the IAM action that authorizes it. Each must be in the policy,
-on the right resource, and the policy must grant nothing else.
+call, and every `get_paginator("<operation>")` and `generate_presigned_url("<operation>")`, is
+looked up in botocore's own service models for S3 and SQS and mapped to the IAM action that
+authorizes it. Each must be in the policy, on the right resource, and the policy must grant
+nothing else.
 """
 
 import ast
@@ -59,9 +60,11 @@ def client_calls(path: Path) -> list[tuple[str, str, int]]:
                     and isinstance(child.func.value, ast.Attribute) and child.func.value.attr == "client" \
                     and isinstance(child.func.value.value, ast.Name) and child.func.value.value.id == "self":
                 method = child.func.attr
-                if method == "get_paginator":
+                # A paginator, and a pre-signed URL (whose use S3 authorizes as the signer's own
+                # call of that operation), name their operation in their first argument.
+                if method in ("get_paginator", "generate_presigned_url"):
                     argument = child.args[0]
-                    assert isinstance(argument, ast.Constant), f"{path}:{child.lineno}: paginator name is not a literal"
+                    assert isinstance(argument, ast.Constant), f"{path}:{child.lineno}: operation name is not a literal"
                     method = argument.value
                 calls.append((method, name, child.lineno))
             visit(child, name)

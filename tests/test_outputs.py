@@ -147,8 +147,9 @@ def test_default_post_still_gives_one_100x100_thumbnail(client, backends, settin
     Worker(backends, settings).work(burst=True)
     job = client.get(f"/jobs/{job_id}").get_json()
     assert job["status"] == "complete" and len(job["outputs"]) == 1
-    assert job["outputs"][0] | {"url": None} == {"width": 100, "height": 100, "format": "auto", "fit": "contain",
-                                                 "quality": None, "background": None, "url": None}
+    assert job["outputs"][0] | {"url": None, "signed_url": None} == {
+        "width": 100, "height": 100, "format": "auto", "fit": "contain", "quality": None, "background": None,
+        "url": None, "signed_url": None}
     served = client.get(f"/jobs/{job_id}/thumbnail")
     assert served.content_type == "image/jpeg" and served.data == render(images.jpeg())[0].data
     assert decode(served.data).size == (100, 50)  # the upload is 400x200

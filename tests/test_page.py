@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -10,6 +11,7 @@ from playwright.sync_api import expect, sync_playwright
 from tests import images
 from tests.embedded import EmbeddedService
 from tests.environment import ALICE_KEY, alice_http
+from tests.waiting import poll_until_finished
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package, installed by scripts/test.sh; never `playwright install`
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -61,7 +63,8 @@ def test_an_image_and_a_text_file_give_a_thumbnail_and_an_error(page, tmp_path):
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle())
     assert thumbnail.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [100, 50]
     link = done.locator("a.preview")
-    assert link.get_attribute("href").startswith("blob:")  # fetched with the key, shown from memory
+    assert "signature=" in link.get_attribute("href")  # the signed URL: shown and downloaded without the key
+    assert thumbnail.get_attribute("src") == link.get_attribute("href")
     assert link.get_attribute("download") == "photo.thumbnail.jpg"  # named after the upload
 
     refused = card(page, "notes.txt")
@@ -130,3 +133,37 @@ def test_older_jobs_come_a_page_at_a_time(page, service):
     more.focus()
     page.keyboard.press("Enter")  # reachable from the keyboard
     expect(page.locator("li.job[data-history]")).not_to_have_count(20, timeout=WAIT_MS)
+
+
+def test_a_page_without_a_key_shows_a_thumbnail_by_its_signed_url(browser, service):
+    """The point of signed URLs: an <img> on any page, with no key anywhere in the browser."""
+    submitted = alice_http.post(f"{service.url}/jobs", files={"image": ("p.jpg", images.jpeg(400, 200))}, timeout=30)
+    job = poll_until_finished(f"{service.url}/jobs/{submitted.json()['id']}")
+    signed = job["outputs"][0]["signed_url"]
+    page = browser.new_page()  # a context of its own: no key in its storage, none in any request
+    try:
+        answers = []
+        page.on("response", lambda response: answers.append(response) if "signature=" in response.url else None)
+        page.set_content(f'<img id="thumb" alt="thumbnail" src="{html.escape(signed)}">')
+        thumbnail = page.locator("#thumb")
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle())
+        assert thumbnail.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [100, 50]
+        (answer,) = answers
+        headers = answer.all_headers()
+        assert answer.status == 200 and "authorization" not in answer.request.all_headers()
+        assert "public" in headers["cache-control"] and "immutable" in headers["cache-control"]
+
+        again = page.request.get(signed, headers={"If-None-Match": headers["etag"]})
+        assert again.status == 304 and again.body() == b""
+
+        path, query = signed.split("?")
+        signature = query.split("signature=")[1].split("&")[0]
+        tampered = f"{path}?{query.replace(signature, ('A' if signature[0] != 'A' else 'B') + signature[1:])}"
+        refused = page.request.get(tampered)
+        assert refused.status == 403 and refused.json()["error"] == "Forbidden"
+        page.set_content(f'<img id="bad" alt="refused" src="{html.escape(tampered)}">')
+        bad = page.locator("#bad")
+        page.wait_for_function("img => img.complete", arg=bad.element_handle())
+        assert bad.evaluate("img => img.naturalWidth") == 0
+    finally:
+        page.close()

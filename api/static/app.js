@@ -1,5 +1,6 @@
 // Upload each chosen or dropped file to POST jobs, then poll the job until it is finished.
-// Every request carries the API key typed above (kept in this browser's localStorage).
+// Every request carries the API key typed above (kept in this browser's localStorage), except
+// the thumbnails themselves: they are shown by their signed URLs.
 // Below the new uploads, the caller's earlier jobs (GET jobs), a page at a time.
 "use strict";
 
@@ -166,24 +167,34 @@ async function follow(job, card, delay) {
   follow(body, card, Math.min(delay * 1.5, MAX_POLL_MS));
 }
 
-// The thumbnail needs the key too, so it is fetched and shown from a blob URL.
+// A complete job's outputs carry signed URLs that need no key: the thumbnail is an ordinary
+// <img src>, cached by the browser (ETag, immutable). Only without one (expired) is it fetched
+// with the key and shown from a blob URL.
 async function finish(job, card) {
-  let response;
-  try {
-    response = await fetch(`jobs/${encodeURIComponent(job.id)}/thumbnail`, authorized());
-  } catch (error) {
-    show(card, "error", "could not download the thumbnail: " + error.message);
-    return;
+  const signed = job.outputs && job.outputs[0] && job.outputs[0].signed_url;
+  // An S3 pre-signed URL (SIGNED_URLS=s3) is on another origin: shown as it is (a browser names
+  // a download from another origin itself, so its type is not asked for).
+  const elsewhere = signed && new URL(signed, location.href).origin !== location.origin;
+  let url = signed, type = "image/jpeg";
+  if (!elsewhere) {
+    try {
+      const response = await fetch(signed || `jobs/${encodeURIComponent(job.id)}/thumbnail`,
+        signed ? { method: "HEAD" } : authorized());
+      if (!response.ok) {
+        show(card, "error", errorText(response, await readJson(response)));
+        return;
+      }
+      type = response.headers.get("Content-Type") || type;
+      url = signed || URL.createObjectURL(await response.blob());
+    } catch (error) {
+      show(card, "error", "could not download the thumbnail: " + error.message);
+      return;
+    }
   }
-  if (!response.ok) {
-    show(card, "error", errorText(response, await readJson(response)));
-    return;
-  }
-  const url = URL.createObjectURL(await response.blob());
   const link = card.querySelector(".preview");
   link.href = url;
   // Named after the uploaded file when this page uploaded it (photo.jpg -> photo.thumbnail.png).
-  const extension = (response.headers.get("Content-Type") || "image/jpeg").split("/")[1].replace("jpeg", "jpg");
+  const extension = type.split("/")[1].replace("jpeg", "jpg");
   const stem = card.dataset.filename ? card.dataset.filename.replace(/\.[^.]*$/, "") : job.id;
   link.download = `${stem}.thumbnail.${extension}`;
   link.title = "download the thumbnail";

@@ -65,6 +65,11 @@ class ObjectStore(abc.ABC):
         """Every key under prefix, in no promised order (for imports and sweeps, not requests)."""
         raise NotImplementedError(f"{type(self).__name__} cannot list its keys")
 
+    def presigned_get(self, key: str, expires_in_seconds: int, cache_control: str) -> str:
+        """A URL that reads key without credentials for that long (S3's pre-signed GET), its
+        answer carrying that Cache-Control. Computed locally: no request is made."""
+        raise NotImplementedError(f"{type(self).__name__} cannot pre-sign URLs")
+
     @abc.abstractmethod
     def expire_after(self, prefix: str, days: int) -> None:
         """Have the store itself remove objects under prefix once they are `days` old."""

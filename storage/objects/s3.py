@@ -60,6 +60,11 @@ class S3ObjectStore(ObjectStore):
             return StoredObject(response["Body"].read(), response.get("ContentType", "application/octet-stream"),
                                 response.get("ETag", ""), response["LastModified"].timestamp())
 
+    def presigned_get(self, key: str, expires_in_seconds: int, cache_control: str) -> str:
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key, "ResponseCacheControl": cache_control},
+            ExpiresIn=expires_in_seconds)
+
     def list_objects(self, prefix: str) -> Iterator[ListedObject]:
         """ListObjectsV2, a thousand keys a call."""
         paginator = self.client.get_paginator("list_objects_v2")
