@@ -104,6 +104,10 @@ class Job:
     # Times the reconciler sent the job again because it sat unfinished with no live message
     # (absent from documents written before it existed: 0).
     rescues: int = 0
+    # Where the image comes from when it was not uploaded (README, "Images by URL or object
+    # key"): an http(s) URL the thumbnailer fetches, or "s3://bucket/key". At most one is set.
+    source_url: str | None = None
+    source: str | None = None
     # The stored version this copy was read or written at (not part of the document): lets
     # JobStore.save refuse to overwrite a change made by someone else in between.
     version: str | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -139,6 +143,10 @@ class Job:
             raise InvalidJob(f"deliveries must be a list of objects with {', '.join(sorted(_DELIVERY_KEYS))}")
         if not isinstance(self.rescues, int) or isinstance(self.rescues, bool) or self.rescues < 0:
             raise InvalidJob(f"rescues must be a count, not {self.rescues!r}")
+        if not all(value is None or isinstance(value, str) for value in (self.source_url, self.source)):
+            raise InvalidJob("source_url and source must be strings or null")
+        if self.source_url is not None and self.source is not None:
+            raise InvalidJob("a job has a source_url or a source, not both")
 
     # -- transitions -------------------------------------------------------
 
@@ -148,6 +156,11 @@ class Job:
         self.status, self.code, self.message = status, int(code), message
         if status.is_terminal:
             self.finish = _now()
+
+    @property
+    def has_source(self) -> bool:
+        """The image is fetched by the thumbnailer (source_url or source), not an uploaded input."""
+        return self.source_url is not None or self.source is not None
 
     def start_processing(self) -> None:
         self._move_to(JobStatus.PROCESSING, HTTPStatus.ACCEPTED, "a thumbnailer is working on it")
@@ -175,7 +188,7 @@ class Job:
     # -- JSON ----------------------------------------------------------------
 
     def to_dict(self) -> dict:
-        return {
+        document = {
             "id": self.id,
             "owner": self.owner,
             "status": self.status.value,
@@ -190,6 +203,12 @@ class Job:
             "deliveries": list(self.deliveries),
             "rescues": self.rescues,
         }
+        # Only when set: documents of uploaded jobs stay exactly as before, so thumbnailers of
+        # an older version still read them during a rolling upgrade.
+        for name in ("source_url", "source"):
+            if getattr(self, name) is not None:
+                document[name] = getattr(self, name)
+        return document
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())

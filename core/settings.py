@@ -79,6 +79,12 @@ class Settings:
     public_url: str = ""
     # Jobs an owner may have waiting (pending) at once; past it submissions get 429.
     max_waiting_jobs_per_owner: int = 1000
+    # Buckets whose objects a job may name as its `source` (S3 storage only); empty: refused.
+    source_buckets: tuple[str, ...] = ()
+    # CIDR networks a source_url may reach although internal (tests: 127.0.0.1/32), as for webhooks.
+    source_allow_networks: tuple[str, ...] = ()
+    # The whole of one fetch of a source_url, redirects included (connect and each read less).
+    source_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
@@ -129,6 +135,9 @@ class Settings:
             "public_url": _public_url(environ, "PUBLIC_URL"),
             "max_waiting_jobs_per_owner": _positive_int(environ, "MAX_WAITING_JOBS_PER_OWNER",
                                                         cls.max_waiting_jobs_per_owner),
+            "source_buckets": _buckets(environ, "SOURCE_BUCKETS"),
+            "source_allow_networks": _networks(environ, "SOURCE_ALLOW_NETWORKS"),
+            "source_timeout_seconds": _positive_float(environ, "SOURCE_TIMEOUT_SECONDS", cls.source_timeout_seconds),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]  # each value is parsed to its field's type above
@@ -325,6 +334,17 @@ def _networks(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
         except ValueError:
             raise ConfigurationError(f"{name} must list CIDR networks like 127.0.0.1/32, not {part!r}") from None
     return tuple(raw)
+
+
+def _buckets(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated S3 bucket names."""
+    from core.sources import is_bucket_name
+
+    raw = tuple(part.strip() for part in environ.get(name, "").split(",") if part.strip())
+    for part in raw:
+        if not is_bucket_name(part):
+            raise ConfigurationError(f"{name} must list S3 bucket names like my-images, not {part!r}")
+    return raw
 
 
 def _public_url(environ: Mapping[str, str], name: str) -> str:
