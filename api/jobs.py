@@ -17,7 +17,7 @@ from api.context import backends, settings
 from api.errors import RETRY_AFTER_SECONDS, error_response
 from api.options import Options, options_from_json, read_json, read_options
 from api.uploads import FIELD, Upload, read_upload
-from core.errors import InvalidOption, OutcomeUnknown
+from core.errors import InvalidOption, OutcomeUnknown, quoted
 from core.job import output_path, status_path
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ def _refused_options(error: InvalidOption) -> _Refused:
 def _submitted_options() -> Options:
     """The options of a single submission: a JSON body, or form fields and query parameters."""
     if request.mimetype == "application/json":
+        if request.args:
+            raise InvalidOption(quoted(next(iter(request.args))), "with a JSON body, give every option in the body")
         options = options_from_json(read_json(request, MAX_JSON_BODY_BYTES, JSON_DEPTH), settings())
         if not options.has_source:
             raise InvalidOption("source_url", "a JSON body names its image with source_url or source")

@@ -181,6 +181,12 @@ def test_a_bad_json_submission_is_refused_naming_the_field(document, field, word
     assert nothing_queued(backends)
 
 
+def test_query_options_beside_a_json_body_are_refused(client, backends):
+    response = client.post("/jobs?priority=high", json={"source_url": "https://example.com/a.jpg"})
+    assert response.status_code == 400 and response.get_json()["field"] == "'priority'"
+    assert nothing_queued(backends)
+
+
 def test_a_source_url_with_an_uploaded_image_is_refused(client, backends):
     response = client.post("/jobs", data={"image": (io.BytesIO(images.jpeg()), "a.jpg"),
                                           "source_url": "https://example.com/a.jpg"},
