@@ -3,8 +3,11 @@ SOURCE_ALLOW_NETWORKS), with the misbehaving answers a real origin may give."""
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from tests import images
 
@@ -19,7 +22,8 @@ class SourceServer:
     internal address), /flaky (503 `flaky_failures` times, then the image)."""
 
     def __init__(self, image: bytes | None = None, big_bytes: int = 200_000, flaky_failures: int = 1,
-                 host: str = "127.0.0.1"):
+                 host: str = "127.0.0.1", tls: tuple[Path, Path] | None = None):
+        """tls: (certificate, key) files to serve https with."""
         self.image = image if image is not None else images.jpeg(400, 200)
         self.big_bytes = big_bytes
         self.flaky_left = flaky_failures
@@ -86,7 +90,13 @@ class SourceServer:
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
-        self.base = f"http://{host}:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.base = f"{scheme}://{host}:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), daemon=True).start()
 
     def url(self, path: str) -> str:
@@ -103,3 +113,12 @@ class SourceServer:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+
+
+def self_signed(folder: Path, subject_alt_name: str) -> tuple[Path, Path]:
+    """A certificate and key (openssl) for e.g. "IP:127.0.0.1"; trusted where SSL_CERT_FILE names it."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=thumbnails-test", "-addext",
+                    f"subjectAltName={subject_alt_name}"], check=True, capture_output=True)
+    return cert, key

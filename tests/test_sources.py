@@ -17,7 +17,7 @@ from processes.waiting import wait_until
 from tests import images
 from tests.environment import ALICE
 from tests.jobs import nothing_queued
-from tests.sources import SourceServer
+from tests.sources import SourceServer, self_signed
 from thumbnailer.fetch import MAX_REDIRECTS
 from thumbnailer.worker import Worker
 
@@ -153,6 +153,26 @@ def test_an_unresolvable_host_fails_the_job(source_settings, backends):
     job = run(backends, source_settings, job.id)
     assert (job.status, job.code) == (core.JobStatus.FAILED, 422)
     assert job.message == "source_unreachable: the source URL must name a host whose addresses are all public"
+
+
+@pytest.mark.parametrize("name, trusted, fails_with", [
+    ("IP:127.0.0.1", True, None),
+    ("IP:127.0.0.1", False, "certificate verify failed"),
+    ("DNS:example.test", True, "doesn't match 'example.test'"),  # a trusted certificate, for another name
+])
+def test_https_sources_are_verified_against_the_name(name, trusted, fails_with, source_client, source_settings,
+                                                     backends, tmp_path, monkeypatch):
+    cert, key = self_signed(tmp_path, name)
+    if trusted:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # OpenSSL's default trust store, for this test only
+    with SourceServer(tls=(cert, key)) as origin:
+        job = run(backends, source_settings, submitted(source_client, source_url=origin.url("/image.jpg")))
+    if fails_with is None:
+        assert job.status is core.JobStatus.COMPLETE, job.message
+    else:
+        assert (job.status, job.code) == (core.JobStatus.FAILED, 422)
+        assert job.message.startswith("source_unreachable: TLS with 127.0.0.1 failed") and fails_with in job.message, \
+            job.message
 
 
 # -- what the api refuses, before anything is stored or queued ----------------------------
