@@ -47,25 +47,27 @@ class Fetcher:
                 address = check_callback_url(url, self.allowed_networks)  # again at every hop: DNS may change
             except CallbackRefused as error:
                 raise SourceError(f"{what} {error}") from None
-            response = self._get(url, address, deadline)
-            try:
-                if response.status in REDIRECTS:
-                    location = response.headers.get("Location")
-                    if not location:
-                        raise SourceError(f"{what} answered {response.status} without a Location")
-                    url = urljoin(url, location).partition("#")[0]
-                    continue
-                if 200 <= response.status < 300:
-                    return self._read(response, deadline)
-                message = f"{what} answered {response.status} {_phrase(response.status)}".rstrip()
-                if response.status == HTTPStatus.TOO_MANY_REQUESTS or response.status >= 500:
-                    raise SourceUnavailable(message)
-                raise SourceError(message)
-            finally:
-                response.close()
+            with self._pool(url, address, deadline) as pool:  # one connection, closed after the hop
+                response = self._get(pool, url)
+                try:
+                    if response.status in REDIRECTS:
+                        location = response.headers.get("Location")
+                        if not location:
+                            raise SourceError(f"{what} answered {response.status} without a Location")
+                        url = urljoin(url, location).partition("#")[0]
+                        continue
+                    if 200 <= response.status < 300:
+                        return self._read(response, deadline)
+                    message = f"{what} answered {response.status} {_phrase(response.status)}".rstrip()
+                    if response.status == HTTPStatus.TOO_MANY_REQUESTS or response.status >= 500:
+                        raise SourceUnavailable(message)
+                    raise SourceError(message)
+                finally:
+                    response.close()
         raise SourceError(f"more than {MAX_REDIRECTS} redirects")
 
-    def _get(self, url: str, address: str, deadline: float) -> urllib3.BaseHTTPResponse:
+    def _pool(self, url: str, address: str, deadline: float) -> urllib3.HTTPConnectionPool:
+        """A pool of one connection to the checked address."""
         parts = urlsplit(url)
         port = parts.port or DEFAULT_PORTS[parts.scheme]
         remaining = self._remaining(deadline)
@@ -77,6 +79,10 @@ class Fetcher:
                                                server_hostname=parts.hostname, assert_hostname=parts.hostname)
         else:
             pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
+        return pool
+
+    def _get(self, pool: urllib3.HTTPConnectionPool, url: str) -> urllib3.BaseHTTPResponse:
+        parts = urlsplit(url)
         headers = {"Host": parts.netloc, "User-Agent": USER_AGENT, "Accept": "image/*",
                    "Accept-Encoding": "identity"}
         try:
