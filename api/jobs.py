@@ -14,17 +14,17 @@ import time
 from http import HTTPStatus
 from urllib.parse import urljoin
 
-from flask import Blueprint, Response, g, jsonify, request
-from werkzeug.exceptions import Gone, HTTPException, NotFound
+from flask import Blueprint, Request, Response, g, jsonify, request
+from werkzeug.exceptions import Gone, HTTPException, NotFound, UnsupportedMediaType
 
 import core
 from api import metrics, signing
 from api.auth import require_owner
 from api.context import backends, settings
 from api.errors import RETRY_AFTER_SECONDS, error_response
-from api.options import read_options
-from api.uploads import read_upload
-from core.errors import InvalidOption, OutcomeUnknown
+from api.options import Options, options_from_json, read_json, read_options
+from api.uploads import FIELD, Upload, read_upload
+from core.errors import InvalidOption, OutcomeUnknown, quoted
 from core.job import output_path, status_path
 from core.signing import public_cache_control
 
@@ -34,6 +34,14 @@ THUMBNAIL_MAX_AGE_SECONDS = 3600  # key-authenticated downloads, private caches 
 SIGNED_ENDPOINTS = {"jobs.output", "jobs.thumbnail"}
 # What a client over its cap of waiting jobs is told to wait: jobs start in seconds to minutes.
 WAITING_RETRY_AFTER_SECONDS = 30
+# A JSON body: one job's options (two URLs, at most MAX_OUTPUTS outputs) fit easily in 64 KiB;
+# nested at most 4 deep (the body, an output list, an output, a size list).
+MAX_JSON_BODY_BYTES = 64 * 1024
+JSON_DEPTH = 4
+# POST /jobs/batch: jobs per request, and the body ({"jobs": [...]} adds two levels).
+MAX_BATCH_JOBS = 100
+MAX_BATCH_BODY_BYTES = 1024 * 1024
+BATCH_JSON_DEPTH = JSON_DEPTH + 2
 
 
 @blueprint.before_request
@@ -51,13 +59,18 @@ def _absolute(path: str) -> str:
     return urljoin(settings().public_url or request.url_root, path.lstrip("/"))
 
 
-def _job_response(job: core.Job, status: int = HTTPStatus.OK) -> Response:
+def _job_document(job: core.Job) -> dict:
+    """The job as clients see it: absolute URLs for its location and each output."""
     document = job.to_dict()
     document["location"] = _absolute(job.location)
     for index, output in enumerate(document["outputs"]):
         output["url"] = _absolute(output_path(job.id, index))
     signing.add_signed_urls(document, job, _absolute("/"))
-    response = jsonify(document)
+    return document
+
+
+def _job_response(job: core.Job, status: int = HTTPStatus.OK) -> Response:
+    response = jsonify(_job_document(job))
     response.status_code = status
     return response
 
@@ -77,33 +90,153 @@ def _load_job(job_id: str) -> core.Job:
     return job
 
 
-@blueprint.post("")
-def submit():
-    started = time.perf_counter()
-    try:
-        options = read_options(request, settings())
-    except InvalidOption as error:
-        metrics.JOBS_REFUSED.labels(code=str(HTTPStatus.BAD_REQUEST.value)).inc()
-        log.info("options refused", extra={"code": 400, "outcome": "refused", "reason": str(error)})
-        return error_response(HTTPStatus.BAD_REQUEST, str(error), field=error.field)
+class _Refused(Exception):
+    """A submission turned away: its status, message and the rest of the error answer."""
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None, **extra):
+        super().__init__(message)
+        self.status, self.message, self.retry_after, self.extra = status, message, retry_after, extra
+
+    def response(self) -> Response:
+        response = error_response(self.status, self.message, **self.extra)
+        if self.retry_after is not None:
+            response.headers["Retry-After"] = str(self.retry_after)
+        return response
+
+    def document(self) -> dict:
+        """What a batch answers in place of the job."""
+        return {"status": self.status, "error": HTTPStatus(self.status).phrase, "message": self.message,
+                **({"retry_after": self.retry_after} if self.retry_after is not None else {}), **self.extra}
+
+
+def _refused_options(error: InvalidOption) -> _Refused:
+    metrics.JOBS_REFUSED.labels(code=str(HTTPStatus.BAD_REQUEST.value)).inc()
+    log.info("options refused", extra={"code": 400, "outcome": "refused", "reason": str(error)})
+    return _Refused(HTTPStatus.BAD_REQUEST, str(error), field=error.field)
+
+
+def _submitted_options() -> Options:
+    """The options of a single submission: a JSON body, or form fields and query parameters."""
+    if request.mimetype == "application/json":
+        if request.args:
+            raise InvalidOption(quoted(next(iter(request.args))), "with a JSON body, give every option in the body")
+        options = options_from_json(read_json(request, MAX_JSON_BODY_BYTES, JSON_DEPTH), settings())
+        if not options.has_source:
+            raise InvalidOption("source_url", "a JSON body names its image with source_url or source")
+        return options
+    options = read_options(request, settings())
+    if options.has_source and _has_image(request):
+        raise InvalidOption("source_url" if options.source_url else "source",
+                            "send an image or name a source, not both")
+    return options
+
+
+def _has_image(request: Request) -> bool:
+    if request.mimetype == "multipart/form-data":
+        return bool(request.files.getlist(FIELD))
+    return (request.mimetype.startswith("image/") or request.mimetype == "application/octet-stream") \
+        and (request.content_length or 0) > 0
+
+
+def _check_waiting() -> None:
     cap = settings().max_waiting_jobs_per_owner
     if backends().waiting.count(g.owner, cap) >= cap:
         metrics.JOBS_REFUSED.labels(code=str(HTTPStatus.TOO_MANY_REQUESTS.value)).inc()
         log.info("job refused: too many waiting", extra={"code": 429, "outcome": "refused"})
-        response = error_response(HTTPStatus.TOO_MANY_REQUESTS,
-                                  f"you have {cap} jobs waiting, the most allowed; submit more once some have started")
-        response.headers["Retry-After"] = str(WAITING_RETRY_AFTER_SECONDS)
-        return response
+        raise _Refused(HTTPStatus.TOO_MANY_REQUESTS,
+                       f"you have {cap} jobs waiting, the most allowed; submit more once some have started",
+                       retry_after=WAITING_RETRY_AFTER_SECONDS)
+
+
+@blueprint.post("")
+def submit():
+    started = time.perf_counter()
     try:
-        upload = read_upload(request, settings().max_upload_bytes, settings().max_image_pixels)
+        options = _submitted_options()
+    except InvalidOption as error:
+        return _refused_options(error).response()
+    try:
+        _check_waiting()
+        upload = None if options.has_source else _read_upload()
+        job = _accept(options, upload)
+    except _Refused as refused:
+        return refused.response()
+    fields: dict[str, object]
+    if upload is None:
+        fields = {"source": "url" if options.source_url else "object"}
+    else:
+        metrics.UPLOAD_BYTES.observe(upload.size)
+        fields = {"format": upload.format, "width": upload.width, "height": upload.height, "bytes": upload.size}
+    log.info("job accepted", extra={"job_id": job.id, "outcome": "accepted", **fields,
+                                    "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+    response = _job_response(job, HTTPStatus.ACCEPTED)
+    response.headers["Location"] = _absolute(status_path(job.id))
+    return response
+
+
+def _read_upload() -> Upload:
+    try:
+        return read_upload(request, settings().max_upload_bytes, settings().max_image_pixels)
     except HTTPException as error:
         metrics.JOBS_REFUSED.labels(code=str(error.code)).inc()
         log.info("upload refused", extra={"code": error.code, "outcome": "refused", "reason": error.description})
         raise
+
+
+@blueprint.post("/batch")
+def submit_batch():
+    """Several jobs by source_url or source in one request: each item is checked and accepted on
+    its own, and the answer lists, in order, each job or the error that turned that item away."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType('send a JSON body: {"jobs": [{"source_url": "https://..."}, ...]}')
+    try:
+        document = read_json(request, MAX_BATCH_BODY_BYTES, BATCH_JSON_DEPTH)
+        if not isinstance(document, dict) or set(document) != {"jobs"} or not isinstance(document["jobs"], list):
+            raise InvalidOption("jobs", 'send an object with one key, "jobs": a list of jobs')
+        if not 1 <= len(document["jobs"]) <= MAX_BATCH_JOBS:
+            raise InvalidOption("jobs", f"send 1 to {MAX_BATCH_JOBS} jobs, not {len(document['jobs'])}")
+    except InvalidOption as error:
+        return _refused_options(error).response()
+    results = []
+    for index, item in enumerate(document["jobs"]):
+        try:
+            results.append(_batch_item(item, f"jobs[{index}]"))
+        except _Refused as refused:
+            results.append({"error": refused.document()})
+    log.info("batch accepted", extra={"outcome": "accepted", "jobs": len(results),
+                                      "refused": sum("error" in result for result in results)})
+    response = jsonify(jobs=results)
+    response.status_code = HTTPStatus.ACCEPTED
+    return response
+
+
+def _batch_item(item: object, field: str) -> dict:
+    try:
+        options = options_from_json(item, settings(), field)
+    except InvalidOption as error:
+        raise _refused_options(error) from None
+    if not options.has_source:
+        raise _refused_options(InvalidOption(f"{field}.source_url", "name the image with source_url or source"))
+    _check_waiting()
+    try:
+        job = _accept(options, None)
+    except core.TransientError as error:  # this item fails; the others are answered on their own
+        log.warning("job not stored", extra={"outcome": "unavailable", "reason": str(error)})
+        raise _Refused(HTTPStatus.SERVICE_UNAVAILABLE, "storage or queue unavailable; try again shortly",
+                       retry_after=RETRY_AFTER_SECONDS) from None
+    log.info("job accepted", extra={"job_id": job.id, "outcome": "accepted",
+                                    "source": "url" if options.source_url else "object"})
+    return _job_document(job)
+
+
+def _accept(options: Options, upload: Upload | None) -> core.Job:
+    """Store the job (and its upload), then queue it; raise _Refused if the queue is away."""
     job = core.Job(owner=g.owner, outputs=options.outputs, priority=options.priority,
-                   callback_url=options.callback_url, url_ttl_seconds=options.url_ttl_seconds)
+                   callback_url=options.callback_url, url_ttl_seconds=options.url_ttl_seconds,
+                   source_url=options.source_url, source=options.source)
     jobs = backends().jobs
-    jobs.save_input(job.id, upload.stream, upload.content_type)
+    if upload is not None:
+        jobs.save_input(job.id, upload.stream, upload.content_type)
     jobs.save(job)
     backends().waiting.add(job.owner, job.id)
     try:
@@ -120,21 +253,12 @@ def submit():
         log.warning("job not queued", extra={"job_id": job.id, "outcome": "unavailable", "reason": str(error)})
         job = _fail_unless_moved_on(job.id)
         if job.status is core.JobStatus.FAILED:
-            response = error_response(HTTPStatus.SERVICE_UNAVAILABLE, "queue unavailable; try again shortly",
-                                      job=job.id)
-            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            return response
+            raise _Refused(HTTPStatus.SERVICE_UNAVAILABLE, "queue unavailable; try again shortly",
+                           retry_after=RETRY_AFTER_SECONDS, job=job.id) from None
         # A thumbnailer got the message after all (the send failed only on its way back).
         log.info("job queued after all", extra={"job_id": job.id, "status": job.status.value})
     metrics.JOBS_ACCEPTED.inc()
-    metrics.UPLOAD_BYTES.observe(upload.size)
-    log.info("job accepted", extra={
-        "job_id": job.id, "outcome": "accepted", "format": upload.format, "width": upload.width,
-        "height": upload.height, "bytes": upload.size, "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-    })
-    response = _job_response(job, HTTPStatus.ACCEPTED)
-    response.headers["Location"] = _absolute(status_path(job.id))
-    return response
+    return job
 
 
 def _fail_unless_moved_on(job_id: str) -> core.Job:

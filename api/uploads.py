@@ -66,7 +66,8 @@ def _body(request: Request, max_bytes: int) -> BinaryIO:
     if request.mimetype.startswith("image/") or request.mimetype == "application/octet-stream":
         return _spool(cast(BinaryIO, request.stream), max_bytes)
     raise UnsupportedMediaType(
-        f"send multipart/form-data with a file field '{FIELD}', or a raw body with an image Content-Type"
+        f"send multipart/form-data with a file field '{FIELD}', a raw body with an image Content-Type, "
+        "or a JSON body naming the image's source_url or source"
     )
 
 

@@ -35,10 +35,15 @@ def build_parser(environ) -> argparse.ArgumentParser:
     default_url = environ.get("THUMBNAILS_URL") or DEFAULT_URL
     key_help = "the API key (default $THUMBNAILS_KEY)"
     default_key = environ.get("THUMBNAILS_KEY")
-    submit = commands.add_parser("submit", help="upload an image, wait, write its thumbnail")
-    submit.add_argument("image", type=Path, help="the image file")
+    submit = commands.add_parser("submit", help="upload an image (or name one by URL or key), wait, "
+                                                "write its thumbnail")
+    submit.add_argument("image", type=Path, nargs="?", help="the image file (or give --source-url or --source)")
     submit.add_argument("-o", "--output", type=Path, help="where to write the thumbnail "
-                        "(default: beside the image, as NAME.thumbnail.jpg, .png, .webp or .avif)")
+                        "(default: beside the image, as NAME.thumbnail.jpg, .png, .webp or .avif; "
+                        "for a source, JOB_ID.thumbnail.EXT here)")
+    submit.add_argument("--source-url", metavar="URL", help="the service fetches the image from this http(s) URL")
+    submit.add_argument("--source", metavar="S3_URL", help="the service reads the image from s3://bucket/key "
+                        "(a bucket in its SOURCE_BUCKETS)")
     submit.add_argument("--url", default=default_url, help=url_help)
     submit.add_argument("--key", default=default_key, help=key_help)
     submit.add_argument("--outputs", metavar="JSON",
@@ -81,9 +86,12 @@ def main(argv: list[str] | None = None, environ=None) -> int:
 
         client = ApiClient(args.url, args.key)
         if args.command == "submit":
+            if sum(value is not None for value in (args.image, args.source_url, args.source)) != 1:
+                parser.error("submit needs exactly one of IMAGE, --source-url and --source")
             fields = {name: value for name, value in (("output", args.outputs), ("priority", args.priority),
                                                       ("callback_url", args.callback_url),
-                                                      ("url_ttl_seconds", args.url_ttl and str(args.url_ttl)))
+                                                      ("url_ttl_seconds", args.url_ttl and str(args.url_ttl)),
+                                                      ("source_url", args.source_url), ("source", args.source))
                       if value}
             return commands.submit(client, args.image, args.output, args.wait, fields)
         return commands.status(client, args.job_id)

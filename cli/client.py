@@ -55,6 +55,13 @@ class ApiClient:
         headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
         return self._job_document(self._request("POST", "/jobs", body, headers)[0])
 
+    def submit_source(self, fields: dict[str, str]) -> dict:
+        """Submit a job whose image the service fetches itself (source_url or source in
+        `fields`, with any other options), as form fields; return the accepted job."""
+        body = urlencode(fields).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return self._job_document(self._request("POST", "/jobs", body, headers)[0])
+
     def job(self, job_id: str) -> dict:
         return self._job_document(self._request("GET", f"/jobs/{quote(job_id, safe='')}")[0])
 

@@ -21,15 +21,18 @@ SPINNER = "|/-\\"
 FINISHED = ("complete", "failed", "cancelled")
 
 
-def submit(client: ApiClient, image: Path, output: Path | None, timeout: float,
+def submit(client: ApiClient, image: Path | None, output: Path | None, timeout: float,
            fields: dict[str, str] | None = None) -> int:
-    """Upload, wait for the job, write the (first) thumbnail; say on stderr why when it fails."""
+    """Upload (or, without an image, name the source_url or source in `fields`), wait for the
+    job, write the (first) thumbnail; say on stderr why when it fails."""
+    data = b""
+    if image is not None:
+        try:
+            data = image.read_bytes()
+        except OSError as error:
+            return _fail(f"cannot read {image}: {error.strerror or error}", EXIT_USAGE)
     try:
-        data = image.read_bytes()
-    except OSError as error:
-        return _fail(f"cannot read {image}: {error.strerror or error}", EXIT_USAGE)
-    try:
-        job = client.submit(image.name, data, fields)
+        job = client.submit(image.name, data, fields) if image is not None else client.submit_source(fields or {})
         job = _wait(client, job, timeout)
         if job["status"] not in FINISHED:
             return _fail(f"gave up waiting after {timeout:g} s; the job is {job['status']}. "
@@ -39,7 +42,8 @@ def submit(client: ApiClient, image: Path, output: Path | None, timeout: float,
         thumbnail, content_type = client.download(job, 0)
     except ClientError as error:
         return _fail_for(error)
-    target = output or image.with_name(f"{image.stem}.thumbnail{extension_for(content_type)}")
+    name = f"{image.stem if image is not None else job['id']}.thumbnail{extension_for(content_type)}"
+    target = output or (image.with_name(name) if image is not None else Path(name))
     try:
         target.write_bytes(thumbnail)
     except OSError as error:

@@ -99,3 +99,26 @@ class ImageTooLarge(RenderError):
     """More pixels than the configured cap: a possible decompression bomb."""
 
     code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class SourceError(ThumbnailsError):
+    """A job's source (its source_url, or an object named by `source`) cannot be read; the job
+    fails with `code` and a message that starts with `reason`, a word a program can match."""
+
+    code = HTTPStatus.UNPROCESSABLE_ENTITY
+    reason = "source_unreachable"
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {super().__str__()}"
+
+
+class SourceTooLarge(SourceError):
+    """The source is larger than MAX_UPLOAD_BYTES (declared or as read)."""
+
+    code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    reason = "source_too_large"
+
+
+class SourceUnavailable(SourceError):
+    """Perhaps only for now (a timeout, a refused connection, a 5xx or 429 answer): the job is
+    tried again later, and fails like a SourceError once its deliveries are used up."""

@@ -107,6 +107,10 @@ class Job:
     # How long the outputs' signed URLs work after the job completes, as asked at submit (None:
     # the server's SIGNED_URL_TTL_SECONDS); retention caps it either way.
     url_ttl_seconds: int | None = None
+    # Where the image comes from when it was not uploaded (README, "Images by URL or object
+    # key"): an http(s) URL the thumbnailer fetches, or "s3://bucket/key". At most one is set.
+    source_url: str | None = None
+    source: str | None = None
     # The stored version this copy was read or written at (not part of the document): lets
     # JobStore.save refuse to overwrite a change made by someone else in between.
     version: str | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -145,6 +149,10 @@ class Job:
         if self.url_ttl_seconds is not None and (not isinstance(self.url_ttl_seconds, int) or isinstance(
                 self.url_ttl_seconds, bool) or self.url_ttl_seconds <= 0):
             raise InvalidJob(f"url_ttl_seconds must be a positive number of seconds, not {self.url_ttl_seconds!r}")
+        if not all(value is None or isinstance(value, str) for value in (self.source_url, self.source)):
+            raise InvalidJob("source_url and source must be strings or null")
+        if self.source_url is not None and self.source is not None:
+            raise InvalidJob("a job has a source_url or a source, not both")
 
     # -- transitions -------------------------------------------------------
 
@@ -154,6 +162,11 @@ class Job:
         self.status, self.code, self.message = status, int(code), message
         if status.is_terminal:
             self.finish = _now()
+
+    @property
+    def has_source(self) -> bool:
+        """The image is fetched by the thumbnailer (source_url or source), not an uploaded input."""
+        return self.source_url is not None or self.source is not None
 
     def start_processing(self) -> None:
         self._move_to(JobStatus.PROCESSING, HTTPStatus.ACCEPTED, "a thumbnailer is working on it")
@@ -206,6 +219,11 @@ class Job:
         }
         if self.url_ttl_seconds is not None:  # only when asked for: the previous version reads the rest
             document["url_ttl_seconds"] = self.url_ttl_seconds
+        # Only when set: documents of uploaded jobs stay exactly as before, so thumbnailers of
+        # an older version still read them during a rolling upgrade.
+        for name in ("source_url", "source"):
+            if getattr(self, name) is not None:
+                document[name] = getattr(self, name)
         return document
 
     def to_json(self) -> str:

@@ -117,20 +117,25 @@ DEFAULT_OUTPUTS = (OutputSpec(),)
 
 def parse_outputs(text: str, max_outputs: int, max_side: int, formats: tuple[str, ...]) -> tuple[OutputSpec, ...]:
     """The `output` request field: a JSON object or a list of them (the caller bounds its length)."""
-    document = strict_json(text, "output")
+    return outputs_from_document(strict_json(text, "output"), max_outputs, max_side, formats)
+
+
+def outputs_from_document(document: object, max_outputs: int, max_side: int, formats: tuple[str, ...],
+                          field: str = "output") -> tuple[OutputSpec, ...]:
+    """`output` already parsed from JSON (an object or a list of them): a JSON request body's."""
     items = document if isinstance(document, list) else [document]
     if not items:
-        raise InvalidOption("output", "ask for at least one output")
+        raise InvalidOption(field, "ask for at least one output")
     if len(items) > max_outputs:
-        raise InvalidOption("output", f"{len(items)} outputs asked for; the limit is {max_outputs}")
-    return tuple(OutputSpec.from_dict(item, f"output[{index}]", max_side, formats)
+        raise InvalidOption(field, f"{len(items)} outputs asked for; the limit is {max_outputs}")
+    return tuple(OutputSpec.from_dict(item, f"{field}[{index}]", max_side, formats)
                  for index, item in enumerate(items))
 
 
-def strict_json(text: str, field: str) -> object:
-    """JSON without NaN/Infinity, duplicate keys or nesting deeper than MAX_JSON_DEPTH."""
-    if _depth(text) > MAX_JSON_DEPTH:
-        raise InvalidOption(field, f"nested deeper than {MAX_JSON_DEPTH} levels")
+def strict_json(text: str, field: str, max_depth: int = MAX_JSON_DEPTH) -> object:
+    """JSON without NaN/Infinity, duplicate keys or nesting deeper than max_depth."""
+    if _depth(text) > max_depth:
+        raise InvalidOption(field, f"nested deeper than {max_depth} levels")
     try:
         return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
     except ValueError as error:

@@ -87,6 +87,12 @@ class Settings:
     # Who serves signed URLs: "api" (signed by URL_SIGNING_SECRET, served by the api) or "s3"
     # (S3 pre-signed GETs: the bytes go from the bucket to the client, never through the api).
     signed_urls: str = "api"
+    # Buckets whose objects a job may name as its `source` (S3 storage only); empty: refused.
+    source_buckets: tuple[str, ...] = ()
+    # CIDR networks a source_url may reach although internal (tests: 127.0.0.1/32), as for webhooks.
+    source_allow_networks: tuple[str, ...] = ()
+    # The whole of one fetch of a source_url, redirects included (connect and each read less).
+    source_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides) -> Settings:
@@ -140,6 +146,9 @@ class Settings:
             "url_signing_secret": _secret(environ, "URL_SIGNING_SECRET"),
             "signed_url_ttl_seconds": _positive_int(environ, "SIGNED_URL_TTL_SECONDS", cls.signed_url_ttl_seconds),
             "signed_urls": _choice(environ, "SIGNED_URLS", ("api", "s3"), cls.signed_urls),
+            "source_buckets": _buckets(environ, "SOURCE_BUCKETS"),
+            "source_allow_networks": _networks(environ, "SOURCE_ALLOW_NETWORKS"),
+            "source_timeout_seconds": _positive_float(environ, "SOURCE_TIMEOUT_SECONDS", cls.source_timeout_seconds),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]  # each value is parsed to its field's type above
@@ -339,6 +348,17 @@ def _networks(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
         except ValueError:
             raise ConfigurationError(f"{name} must list CIDR networks like 127.0.0.1/32, not {part!r}") from None
     return tuple(raw)
+
+
+def _buckets(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated S3 bucket names."""
+    from core.sources import is_bucket_name
+
+    raw = tuple(part.strip() for part in environ.get(name, "").split(",") if part.strip())
+    for part in raw:
+        if not is_bucket_name(part):
+            raise ConfigurationError(f"{name} must list S3 bucket names like my-images, not {part!r}")
+    return raw
 
 
 def _public_url(environ: Mapping[str, str], name: str) -> str:

@@ -70,7 +70,8 @@ class TestSubmission:
 
     @pytest.mark.parametrize("body, content_type, status, words", [
         (b"", "image/jpeg", 400, "empty"),
-        (b"{}", "application/json", 415, "multipart"),
+        (b"{}", "application/json", 400, "source_url or source"),
+        (b"hello", "text/plain", 415, "multipart"),
     ])
     def test_bad_raw_bodies(self, client, body, content_type, status, words):
         response = client.post("/jobs", data=body, content_type=content_type)

@@ -220,3 +220,32 @@ def test_a_bad_output_spec_is_refused_naming_the_field(service, photo, capsys):
     assert main(["submit", str(photo), "--url", service.url, "--outputs", '[{"size": "0,0"}]']) == \
         commands.EXIT_REFUSED
     assert "output[0].size" in capsys.readouterr().err
+
+
+def test_submit_by_source_url_writes_the_thumbnail_here(tmp_path, monkeypatch, capsys):
+    from tests.sources import SourceServer
+
+    environ = dict(embedded_environ(tmp_path / "data"), SOURCE_ALLOW_NETWORKS="127.0.0.1/32")
+    with SourceServer() as origin, EmbeddedService(tmp_path / "data", environ=environ) as service:
+        monkeypatch.chdir(tmp_path)
+        assert main(["submit", "--source-url", origin.url("/image.jpg"), "--url", service.url]) == commands.EXIT_OK
+        printed = capsys.readouterr().out
+        job_id = printed.rsplit("job ", 1)[1].strip(" )\n")
+        assert images.decode((tmp_path / f"{job_id}.thumbnail.jpg").read_bytes()).size == (100, 50)
+        assert main(["submit", "--source-url", origin.url("/missing"), "--url", service.url]) == \
+            commands.EXIT_REFUSED
+        assert "source_unreachable: the source URL answered 404" in capsys.readouterr().err
+
+
+def test_submit_by_source_url_refused_by_the_address_policy(service, capsys):
+    assert main(["submit", "--source-url", "http://127.0.0.1:9/a.jpg", "--url", service.url]) == \
+        commands.EXIT_REFUSED
+    assert "source_url: must name a host whose addresses are all public" in capsys.readouterr().err
+
+
+def test_submit_needs_exactly_one_image_or_source(photo, capsys):
+    for argv in (["submit"], ["submit", str(photo), "--source-url", "https://example.com/a.jpg"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == commands.EXIT_USAGE
+    assert "exactly one of IMAGE, --source-url and --source" in capsys.readouterr().err

@@ -8,6 +8,7 @@ overlaps with the render in hand.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 import time
@@ -17,13 +18,15 @@ from http import HTTPStatus
 import core
 import storage
 from core.backoff import backoff
-from core.errors import RenderError
+from core.errors import RenderError, SourceError, SourceUnavailable, UnsupportedImage
 from core.job import parse_job_id
 from core.logs import log_context
 from core.render import render
 from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS
+from storage.sources import source_objects
 from thumbnailer import metrics
 from thumbnailer.acks import MAX_ACK_DELAY_SECONDS, Acknowledger
+from thumbnailer.fetch import Fetcher
 from thumbnailer.heartbeat import Heartbeat
 from thumbnailer.reconciler import Reconciler
 from thumbnailer.webhooks import WebhookSender
@@ -38,6 +41,10 @@ BUSY_POLL_SECONDS = 1
 # While storage may not show a fresh write yet, look again this soon rather than after the
 # whole visibility timeout.
 RETRY_SOON_SECONDS = 2
+# A source_url or source that did not answer is tried again after back-off from this, at most
+# this long later (each try is one of the message's MAX_RECEIVES deliveries).
+SOURCE_RETRY_BASE_SECONDS = 2
+MAX_SOURCE_RETRY_SECONDS = 60
 # A job changed by another thumbnailer is read again and decided afresh, this many times at most.
 MAX_CONFLICT_RETRIES = 3
 # While storage is unreachable a message is kept and retried in place for this long before it
@@ -85,6 +92,10 @@ class Worker:
         self.visibility_timeout_seconds = settings.visibility_timeout_seconds
         self.max_image_pixels = settings.max_image_pixels
         self.threads = settings.thumbnailer_threads
+        self.max_upload_bytes = settings.max_upload_bytes
+        self.fetcher = Fetcher(settings.max_upload_bytes, settings.source_timeout_seconds,
+                               settings.source_allow_networks)
+        self.source_objects = source_objects(backends.objects, settings.source_buckets)
         self._render_lock = threading.Lock()  # one render at a time: the process's core
         self._in_flight: set[Future] = set()
         self._stop_requested = False
@@ -290,12 +301,8 @@ class Worker:
     def _render_job(self, job: core.Job, message: storage.Message) -> None:
         job.start_processing()
         self.jobs.save(job)
-        try:
-            source = self.jobs.load_input(job.id)
-        except core.NotFound:
-            if self._within_grace(job.start.timestamp()):
-                raise self._retry_soon(message, "input not visible yet") from None
-            self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")
+        data = self._source(job, message)
+        if data is None:
             return
 
         # One line per render: duplicate renders (at-least-once) are counted from these.
@@ -305,10 +312,12 @@ class Worker:
         try:
             with self._render_lock:
                 started = time.perf_counter()
-                rendered = dict(zip(distinct, render(source.data, distinct, self.max_image_pixels), strict=True))
+                rendered = dict(zip(distinct, render(data, distinct, self.max_image_pixels), strict=True))
                 render_seconds = time.perf_counter() - started
         except RenderError as error:
-            self._finish_failed(job, message, error.code, str(error))
+            # A fetched source that is no image says so in the words a program can match.
+            prefix = "source_not_an_image: " if job.has_source and isinstance(error, UnsupportedImage) else ""
+            self._finish_failed(job, message, error.code, prefix + str(error))
             return
         except Exception as error:  # noqa: BLE001 - any failure to render fails the job now: retries would repeat it
             log.exception("render failed unexpectedly", extra={"outcome": "failed"})
@@ -325,6 +334,35 @@ class Worker:
         self.webhooks.send(job)
         self._record(job, "complete", render_ms=round(render_seconds * 1000, 1), outputs=len(outputs),
                      size=f"{outputs[0].width}x{outputs[0].height}", content_type=outputs[0].content_type)
+
+    def _source(self, job: core.Job, message: storage.Message) -> bytes | None:
+        """The image: the upload, or what source_url or source names. None when the job was
+        failed for it; _RetrySoon when it may be readable later (a source that did not answer is
+        tried again after a back-off, up to MAX_RECEIVES deliveries)."""
+        try:
+            if job.source_url is not None:
+                return self.fetcher.fetch(job.source_url)
+            if job.source is not None:
+                if self.source_objects is None:
+                    raise SourceError("objects by key need S3 storage; this thumbnailer's is a folder")
+                return self.source_objects.read(job.source, self.max_upload_bytes)
+            return self.jobs.load_input(job.id).data
+        except core.NotFound:
+            if self._within_grace(job.start.timestamp()):
+                raise self._retry_soon(message, "input not visible yet") from None
+            self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")
+        except SourceUnavailable as error:
+            if message.receive_count < self.max_receives:
+                delay = max(1, math.ceil(backoff(message.receive_count, SOURCE_RETRY_BASE_SECONDS,
+                                                 MAX_SOURCE_RETRY_SECONDS)))
+                log.warning("source unavailable; will retry", extra={
+                    "receive_count": message.receive_count, "outcome": "retry", "reason": str(error)})
+                raise _RetrySoon(delay) from None
+            self._finish_failed(job, message, error.code,
+                                f"{error} (attempt {message.receive_count} of {self.max_receives})")
+        except SourceError as error:
+            self._finish_failed(job, message, error.code, str(error))
+        return None
 
     def _within_grace(self, since: float | None) -> bool:
         return since is not None and time.time() - since < self.grace_seconds
