@@ -6,13 +6,18 @@
 const METHODS = ["get", "head", "post", "put", "patch", "delete"];
 let spec = null;
 
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+// Append the children that are there (append() would write a null out as "null").
+function add(node, ...children) {
   for (const child of children) {
     if (child !== null && child !== undefined) node.append(child);
   }
   return node;
+}
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  return add(node, ...children);
 }
 
 // Descriptions are CommonMark in the spec; shown as text, with `code` spans kept.
@@ -144,7 +149,7 @@ function operationView(path, method, item, operation) {
     parametersView([...(item.parameters || []), ...(operation.parameters || [])]));
   if (operation.requestBody) {
     const requestBody = resolve(operation.requestBody);
-    section.append(el("h4", {}, "Request body"), requestBody.description ? prose(requestBody.description) : null,
+    add(section, el("h4", {}, "Request body"), requestBody.description ? prose(requestBody.description) : null,
       contentView(requestBody.content));
   }
   section.append(responsesView(operation.responses));
@@ -169,7 +174,7 @@ function render() {
   for (const [tag, entries] of byTag) {
     if (!entries.length) continue;
     const about = (spec.tags || []).find((known) => known.name === tag);
-    operations.append(el("h2", {class: "tag", id: `tag-${tag}`}, tag), about ? prose(about.description) : null);
+    add(operations, el("h2", {class: "tag", id: `tag-${tag}`}, tag), about ? prose(about.description) : null);
     for (const [path, method, item, operation] of entries) {
       const view = operationView(path, method, item, operation);
       operations.append(view);
