@@ -51,8 +51,8 @@ def routes(app) -> set[tuple[str, str]]:
     return found
 
 
-def statuses() -> list[tuple[str, str, str]]:
-    return [(method.upper(), path, status) for path, item in SERVED["paths"].items()
+def statuses(document: dict) -> list[tuple[str, str, str]]:
+    return [(method.upper(), path, status) for path, item in document["paths"].items()
             for method in METHODS if method in item for status in item[method]["responses"]]
 
 
@@ -62,7 +62,7 @@ def statuses() -> list[tuple[str, str, str]]:
 def test_every_route_is_documented(app):
     """HEAD, which Flask answers for every GET, is documented only where it matters (downloads)."""
     missing = {(method, path) for method, path in routes(app) if method != "HEAD"} - documented(SERVED)
-    assert not missing, f"routes missing from api/openapi.yaml: {sorted(missing)}"
+    assert not missing, f"routes missing from api/openapi.yaml (or still marked x-pending there): {sorted(missing)}"
 
 
 def test_every_documented_operation_is_a_route(app):
@@ -103,6 +103,11 @@ def test_served_as_json_without_the_pending_parts(client):
     assert response.get_json() == SERVED
     assert "x-pending" not in response.get_data(as_text=True)
     assert openapi.pending_features(FULL), "nothing pending: drop test_pending_features_have_not_landed"
+
+
+def test_the_static_files_are_the_documented_ones():
+    filename = SERVED["paths"]["/static/{filename}"]["get"]["parameters"][0]
+    assert set(filename["schema"]["enum"]) == {path.name for path in openapi.SPEC_FILE.with_name("static").iterdir()}
 
 
 def test_pending_parts_are_left_out_with_every_reference_to_them():
@@ -171,7 +176,16 @@ def _output_cases(url: str) -> dict:
         "429": lambda app, backends, mp: (_rate_limited(app, mp), (url.format(uuid.uuid4()), {}))[1],
         "503": lambda app, backends, mp: (mp.setattr(backends.jobs, "load", _unavailable),
                                           (url.format(uuid.uuid4()), {}))[1],
+        # PENDING(signed-urls): run once the x-pending marks of signed-urls are removed.
+        "304": lambda app, backends, mp: _unchanged(app, url.format(_complete(backends))),
+        "403": lambda app, backends, mp: (f"{url.format(uuid.uuid4())}?expires=4102444800&signature=tampered", NO_KEY),
     }
+
+
+def _unchanged(app, url: str) -> tuple[str, dict]:
+    """The same request again with the ETag the first answer gave."""
+    etag = app.test_client().get(url, headers=ALICE).headers["ETag"]
+    return url, {"headers": {"If-None-Match": etag}}
 
 
 CASES = {
@@ -199,6 +213,20 @@ CASES = {
         "429": lambda app, backends, mp: (_rate_limited(app, mp), ("/jobs/summary", {}))[1],
         "501": lambda app, backends, mp: (mp.setattr(backends.jobs, "summary", _no_history), ("/jobs/summary", {}))[1],
         "503": lambda app, backends, mp: (mp.setattr(backends.jobs, "summary", _unavailable), ("/jobs/summary", {}))[1],
+    },
+    # PENDING(by-url): run once the x-pending marks of by-url are removed; the 503 is a guess at
+    # where the batch reaches storage first.
+    ("POST", "/jobs/batch"): {
+        "202": lambda app, backends, mp: ("/jobs/batch", {"json": {"jobs": [
+            {"source_url": "https://images.example/cat.jpg", "format": "webp"}, {"source_url": "ftp://x/y.jpg"}]}}),
+        "400": lambda app, backends, mp: ("/jobs/batch", {"json": {"jobs": "none"}}),
+        "401": lambda app, backends, mp: ("/jobs/batch", {"json": {"jobs": []}, **NO_KEY}),
+        "413": lambda app, backends, mp: ("/jobs/batch", {"data": b" " * (app.config["MAX_CONTENT_LENGTH"] + 1),
+                                                          "content_type": "application/json"}),
+        "415": lambda app, backends, mp: ("/jobs/batch", {"data": "jobs", "content_type": "text/plain"}),
+        "429": lambda app, backends, mp: (_rate_limited(app, mp), ("/jobs/batch", {"json": {"jobs": []}}))[1],
+        "503": lambda app, backends, mp: (mp.setattr(backends.waiting, "count", _unavailable),
+                                          ("/jobs/batch", {"json": {"jobs": [{"source_url": "https://a.example/b"}]}}))[1],
     },
     ("GET", "/jobs/{job_id}"): {
         "200": lambda app, backends, mp: (f"/jobs/{_complete(backends)}", {}),
@@ -270,7 +298,7 @@ def _media_matches(documented_type: str, actual: str) -> bool:
     return kind == actual_kind and sub in ("*", actual_sub)
 
 
-@pytest.mark.parametrize("method, path, status", statuses(), ids=lambda value: str(value))
+@pytest.mark.parametrize("method, path, status", statuses(SERVED), ids=lambda value: str(value))
 def test_every_documented_status_is_produced_and_matches_its_schema(app, client, backends, monkeypatch,
                                                                     method, path, status):
     make = _case(method, path, status)
@@ -295,7 +323,8 @@ def test_every_documented_status_is_produced_and_matches_its_schema(app, client,
 
 
 def test_every_case_is_a_documented_status():
-    documented_statuses = set(statuses())
+    """Pending statuses (x-pending) may have their cases already: they run once the marks go."""
+    documented_statuses = set(statuses(FULL))
     stale = {(method, path, status) for (method, path), by_status in CASES.items() for status in by_status
              if (method, path, status) not in documented_statuses}
     assert not stale, f"cases for statuses api/openapi.yaml does not document: {sorted(stale)}"
