@@ -7,6 +7,7 @@ mark is removed (see the file's header)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,20 @@ blueprint = Blueprint("openapi", __name__)
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["thumbnails.openapi"] = served(load())
+    app.extensions["thumbnails.openapi"] = _served_document()
+
+
+@functools.cache
+def _served_document() -> dict[str, Any]:
+    """Read once per process: parsing takes tens of milliseconds, and apps are built often in tests."""
+    return served(load())
 
 
 def load(path: Path = SPEC_FILE) -> dict[str, Any]:
     """The whole document, pending parts included."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, where PyYAML was built with it
     with path.open(encoding="utf-8") as file:
-        return yaml.safe_load(file)
+        return yaml.load(file, Loader=loader)  # a safe loader: plain data only
 
 
 def pending_features(node: Any) -> set[str]:
