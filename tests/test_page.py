@@ -140,7 +140,9 @@ def test_the_reference_page_lists_every_operation(browser, service):
     elsewhere, errors = [], []
     page.on("request", lambda request: None if request.url.startswith(service.url) else elsewhere.append(request.url))
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.goto(f"{service.url}/docs")
+    page.goto(f"{service.url}/")
+    page.click("a[href=docs]")  # the upload page links to it
+    page.wait_for_url(f"{service.url}/docs")
 
     operations = [(method, path, operation) for path, item in document["paths"].items()
                   for method, operation in item.items() if method in ("get", "head", "post", "delete")]
