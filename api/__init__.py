@@ -17,7 +17,21 @@ def create_app(settings: core.Settings | None = None, backends: storage.Backends
     """Build the app; the environment is read only when no settings are given."""
     # Imported here, not at module level: `python -m api` imports this package before
     # gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR, which prometheus_client reads on import.
-    from api import auth, errors, headers, health, history, jobs, metrics, options, pages, request_ids, signing, startup
+    from api import (
+        auth,
+        errors,
+        headers,
+        health,
+        history,
+        jobs,
+        metrics,
+        openapi,
+        options,
+        pages,
+        request_ids,
+        signing,
+        startup,
+    )
 
     settings = settings or core.Settings.from_env(os.environ)
     backends = backends or storage.connect(settings)
@@ -35,9 +49,11 @@ def create_app(settings: core.Settings | None = None, backends: storage.Backends
     errors.init_app(app)
     headers.init_app(app, signing.image_urls(settings, backends))
     auth.init_app(app, settings)
+    openapi.init_app(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(jobs.blueprint)
     app.register_blueprint(history.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(openapi.blueprint)
     return app

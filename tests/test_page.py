@@ -167,3 +167,32 @@ def test_a_page_without_a_key_shows_a_thumbnail_by_its_signed_url(browser, servi
         assert bad.evaluate("img => img.naturalWidth") == 0
     finally:
         page.close()
+
+
+def test_the_reference_page_lists_every_operation(browser, service):
+    """/docs renders /openapi.json: every operation with its parameters and responses, from the
+    api's own files only (nothing requested elsewhere, nothing refused by the page's CSP)."""
+    document = alice_http.get(f"{service.url}/openapi.json").json()
+    page = browser.new_page()
+    elsewhere, errors = [], []
+    page.on("request", lambda request: None if request.url.startswith(service.url) else elsewhere.append(request.url))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(f"{service.url}/")
+    page.click("a[href=docs]")  # the upload page links to it
+    page.wait_for_url(f"{service.url}/docs")
+
+    operations = [(method, path, operation) for path, item in document["paths"].items()
+                  for method, operation in item.items() if method in ("get", "head", "post", "delete")]
+    expect(page.locator("section.operation[data-method]")).to_have_count(len(operations), timeout=WAIT_MS)
+    for method, path, operation in operations:
+        section = page.locator(f'section.operation[id="{operation["operationId"]}"]')
+        expect(section).to_have_attribute("data-method", method)
+        expect(section).to_have_attribute("data-path", path)
+        statuses = section.locator("tr.response").evaluate_all("rows => rows.map(row => row.dataset.status)")
+        assert statuses == list(operation["responses"])
+    submit = page.locator("section#submitJob")
+    expect(submit.locator("tr.parameter")).to_have_count(len(document["paths"]["/jobs"]["post"]["parameters"]))
+    expect(submit).to_contain_text("multipart/form-data")
+    expect(page.locator("#schema-Job")).to_contain_text("outputs")
+    assert not elsewhere and not errors
+    page.close()
