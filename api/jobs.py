@@ -18,7 +18,7 @@ from api.errors import RETRY_AFTER_SECONDS, error_response
 from api.options import read_options
 from api.uploads import read_upload
 from core.errors import InvalidOption, OutcomeUnknown
-from core.job import output_path, status_path
+from core.job import job_hint, output_path, status_path
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -67,7 +67,11 @@ def submit():
         log.info("options refused", extra={"code": 400, "outcome": "refused", "reason": str(error)})
         return error_response(HTTPStatus.BAD_REQUEST, str(error), field=error.field)
     cap = settings().max_waiting_jobs_per_owner
-    if backends().waiting.count(g.owner, cap) >= cap:
+    waiting = backends().waiting
+    # Markers only while there is a backlog (storage.waiting): then the owner's marked jobs
+    # may fill the part of the cap that jobs accepted unmarked did not take.
+    marked = waiting.needs_markers(cap)
+    if marked and waiting.count(g.owner, cap) >= cap - waiting.unmarked_share(cap):
         metrics.JOBS_REFUSED.labels(code=str(HTTPStatus.TOO_MANY_REQUESTS.value)).inc()
         log.info("job refused: too many waiting", extra={"code": 429, "outcome": "refused"})
         response = error_response(HTTPStatus.TOO_MANY_REQUESTS,
@@ -85,16 +89,20 @@ def submit():
     jobs = backends().jobs
     jobs.save_input(job.id, upload.stream, upload.content_type)
     jobs.save(job)
-    backends().waiting.add(job.owner, job.id)
+    if marked:
+        waiting.add(job.owner, job.id)
     try:
-        backends().queue_for(job.priority).send(job.id)
+        backends().queue_for(job.priority).send_job(job.id, job_hint(job, marked))
+        waiting.accepted()
     except OutcomeUnknown as error:
         # The send may have gone through: the job stays pending and is answered 202, since a job
         # whose message was lost is re-queued by the reconciler (README, "Delivery guarantees").
         log.warning("job queued, outcome unknown", extra={"job_id": job.id, "outcome": "unknown",
                                                           "reason": str(error)})
+        waiting.accepted()
     except (core.TransientError, core.NotFound) as error:
-        backends().waiting.remove(job.owner, job.id)
+        if marked:
+            waiting.remove(job.owner, job.id)
         # NotFound: the queue itself is gone (an in-memory ElasticMQ that restarted): still a
         # service outage for the client, not a missing resource.
         log.warning("job not queued", extra={"job_id": job.id, "outcome": "unavailable", "reason": str(error)})
