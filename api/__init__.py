@@ -17,13 +17,14 @@ def create_app(settings: core.Settings | None = None, backends: storage.Backends
     """Build the app; the environment is read only when no settings are given."""
     # Imported here, not at module level: `python -m api` imports this package before
     # gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR, which prometheus_client reads on import.
-    from api import auth, errors, headers, health, history, jobs, metrics, options, pages, request_ids, startup
+    from api import auth, errors, forms, headers, health, history, jobs, metrics, options, pages, request_ids, startup
 
     settings = settings or core.Settings.from_env(os.environ)
     backends = backends or storage.connect(settings)
     startup.set_up_or_retry(backends, settings.retention_seconds)
 
     app = Flask(__name__)
+    app.request_class = forms.UploadRequest  # multipart bodies in one pass
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     app.config["MAX_FORM_MEMORY_SIZE"] = options.MAX_FORM_MEMORY_BYTES
     app.config["MAX_FORM_PARTS"] = options.MAX_FORM_PARTS

@@ -87,7 +87,7 @@ def submit():
     job = core.Job(owner=g.owner, outputs=options.outputs, priority=options.priority,
                       callback_url=options.callback_url)
     jobs = backends().jobs
-    jobs.save_input(job.id, upload.stream, upload.content_type)
+    jobs.save_input(job.id, upload.stream, upload.content_type, upload.crc32)
     jobs.save(job)
     if marked:
         waiting.add(job.owner, job.id)

@@ -178,8 +178,8 @@ class JobStore(abc.ABC):
 
     # -- data ------------------------------------------------------------------
 
-    def save_input(self, job_id: str, data: bytes | BinaryIO, content_type: str) -> None:
-        self.objects.put(input_key(job_id), data, content_type)
+    def save_input(self, job_id: str, data: bytes | BinaryIO, content_type: str, crc32: int | None = None) -> None:
+        self.objects.put(input_key(job_id), data, content_type, crc32=crc32)
 
     def load_input(self, job_id: str) -> StoredObject:
         return self.objects.get(input_key(job_id))

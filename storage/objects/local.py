@@ -50,7 +50,7 @@ class LocalObjectStore(ObjectStore):
             raise TransientError(f"{self.root} is not a writable folder")
 
     def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None,
-            only_if_absent: bool = False) -> str:
+            only_if_absent: bool = False, crc32: int | None = None) -> str:
         target = self.path(key)
         if "\n" in content_type:
             raise InvalidKey(f"content type of {key!r} has a line break")
