@@ -182,13 +182,13 @@ class JobStore(abc.ABC):
         self.objects.put(input_key(job_id), data, content_type, crc32=crc32)
 
     def load_input(self, job_id: str) -> StoredObject:
-        return self.objects.get(input_key(job_id))
+        return self.objects.get_data(input_key(job_id))
 
     def save_output(self, job_id: str, index: int, data: bytes, content_type: str) -> None:
         self.objects.put(output_key(job_id, index), data, content_type)
 
     def load_output(self, job_id: str, index: int) -> StoredObject:
-        return self.objects.get(output_key(job_id, index))
+        return self.objects.get_data(output_key(job_id, index))
 
     def delete_data(self, job_id: str, output_count: int = HARD_MAX_OUTPUTS) -> None:
         """Remove the input and every output, keeping the record."""

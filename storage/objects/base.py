@@ -56,6 +56,11 @@ class ObjectStore(abc.ABC):
     def get(self, key: str) -> StoredObject:
         """Raise NotFound when the key does not exist."""
 
+    def get_data(self, key: str) -> StoredObject:
+        """get() for an object never written conditionally (an input, an output): its version
+        may be left empty where working it out costs a pass over the data (the local folder)."""
+        return self.get(key)
+
     @abc.abstractmethod
     def list_objects(self, prefix: str) -> Iterator[ListedObject]:
         """Every object whose key starts with prefix, in no promised order, read page by page."""
