@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from core.errors import ThumbnailsError
 from core.job import parse_job_id
 from storage.objects.base import ObjectStore
 from storage.queues.base import Queue
@@ -49,7 +50,7 @@ class WaitingJobs:
         self.monotonic = monotonic
         self._lock = threading.Lock()
         self._depth_read_at: float | None = None
-        self._depth = 0  # messages in the queues at the last read, plus the jobs accepted since
+        self._depth: int | None = 0  # messages in the queues at the last read, plus the jobs accepted since
 
     def needs_markers(self, cap: int) -> bool:
         """Whether the queues may hold half the cap or more: below that nobody can be near it.
@@ -60,11 +61,14 @@ class WaitingJobs:
         with self._lock:
             stale = self._depth_read_at is None or now - self._depth_read_at >= DEPTH_READ_SECONDS
         if stale:
-            depth = sum(sum(queue.approximate_depth()) for queue in self.queues)
+            try:
+                depth: int | None = sum(sum(queue.approximate_depth()) for queue in self.queues)
+            except ThumbnailsError:  # not known (a queue away or gone): count markers, as always before
+                depth = None
             with self._lock:
                 self._depth, self._depth_read_at = depth, now
         with self._lock:
-            return self._depth >= self.unmarked_share(cap)
+            return self._depth is None or self._depth >= self.unmarked_share(cap)
 
     @staticmethod
     def unmarked_share(cap: int) -> int:
@@ -74,7 +78,8 @@ class WaitingJobs:
     def accepted(self) -> None:
         """A job was queued: the depth last read is short by one more."""
         with self._lock:
-            self._depth += 1
+            if self._depth is not None:
+                self._depth += 1
 
     def count(self, owner: str, limit: int) -> int:
         """How many jobs the owner has waiting, counting at most `limit` + 1."""

@@ -9,8 +9,10 @@ import io
 
 import pytest
 
+import core
 from api import create_app
 from storage import waiting as waiting_module
+from storage.waiting import WaitingJobs
 from tests import images
 from tests.environment import ALICE
 
@@ -51,3 +53,12 @@ def test_the_depth_is_read_once_per_interval_not_per_submission(capped, backends
         monkeypatch.setattr(queue, "approximate_depth", lambda real=real: reads.append(1) or real())
     assert [post(capped) for _ in range(3)] == [202] * 3
     assert len(reads) == len(backends.queues)  # one read of each queue, within DEPTH_READ_SECONDS
+
+
+def test_a_queue_that_cannot_say_its_depth_means_markers_as_before(backends, monkeypatch):
+    def away():
+        raise core.TransientError("queue away")
+
+    monkeypatch.setattr(backends.queues[0], "approximate_depth", away)
+    waiting = WaitingJobs(backends.objects, backends.queues)
+    assert waiting.needs_markers(CAP)
