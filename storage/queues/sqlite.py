@@ -47,6 +47,7 @@ class SqliteQueue(Queue):
         self.path = Path(path)
         self.visibility_timeout_seconds = visibility_timeout_seconds
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        self._inherited: queue.SimpleQueue | None = None
         self._pool_pid = os.getpid()
 
     def ensure(self) -> None:
@@ -156,6 +157,7 @@ class SqliteQueue(Queue):
     def _pool(self) -> queue.SimpleQueue:
         """This process's idle connections (a forked child starts its own)."""
         if self._pool_pid != os.getpid():
+            self._inherited = self._idle  # the parent's: neither used nor closed (SQLite and fork)
             self._idle, self._pool_pid = queue.SimpleQueue(), os.getpid()
         return self._idle
 
