@@ -20,6 +20,7 @@ def create_app(settings: core.Settings | None = None, backends: storage.Backends
     from api import (
         auth,
         errors,
+        forms,
         headers,
         health,
         history,
@@ -38,6 +39,7 @@ def create_app(settings: core.Settings | None = None, backends: storage.Backends
     startup.set_up_or_retry(backends, settings.retention_seconds)
 
     app = Flask(__name__)
+    app.request_class = forms.UploadRequest  # multipart bodies in one pass
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     app.config["MAX_FORM_MEMORY_SIZE"] = options.MAX_FORM_MEMORY_BYTES
     app.config["MAX_FORM_PARTS"] = options.MAX_FORM_PARTS

@@ -25,7 +25,7 @@ from api.errors import RETRY_AFTER_SECONDS, error_response
 from api.options import Options, options_from_json, read_json, read_options
 from api.uploads import FIELD, Upload, read_upload
 from core.errors import InvalidOption, OutcomeUnknown, quoted
-from core.job import output_path, status_path
+from core.job import job_hint, output_path, status_path
 from core.signing import public_cache_control
 
 log = logging.getLogger(__name__)
@@ -138,14 +138,20 @@ def _has_image(request: Request) -> bool:
         and (request.content_length or 0) > 0
 
 
-def _check_waiting() -> None:
+def _check_waiting() -> bool:
+    """Refuse an owner at the cap of waiting jobs; whether the new job is to be marked waiting."""
     cap = settings().max_waiting_jobs_per_owner
-    if backends().waiting.count(g.owner, cap) >= cap:
+    waiting = backends().waiting
+    # Markers only while there is a backlog (storage.waiting): then the owner's marked jobs
+    # may fill the part of the cap that jobs accepted unmarked did not take.
+    marked = waiting.needs_markers(cap)
+    if marked and waiting.count(g.owner, cap) >= cap - waiting.unmarked_share(cap):
         metrics.JOBS_REFUSED.labels(code=str(HTTPStatus.TOO_MANY_REQUESTS.value)).inc()
         log.info("job refused: too many waiting", extra={"code": 429, "outcome": "refused"})
         raise _Refused(HTTPStatus.TOO_MANY_REQUESTS,
                        f"you have {cap} jobs waiting, the most allowed; submit more once some have started",
                        retry_after=WAITING_RETRY_AFTER_SECONDS)
+    return marked
 
 
 @blueprint.post("")
@@ -156,9 +162,9 @@ def submit():
     except InvalidOption as error:
         return _refused_options(error).response()
     try:
-        _check_waiting()
+        marked = _check_waiting()
         upload = None if options.has_source else _read_upload()
-        job = _accept(options, upload)
+        job = _accept(options, upload, marked)
     except _Refused as refused:
         return refused.response()
     fields: dict[str, object]
@@ -217,9 +223,9 @@ def _batch_item(item: object, field: str) -> dict:
         raise _refused_options(error) from None
     if not options.has_source:
         raise _refused_options(InvalidOption(f"{field}.source_url", "name the image with source_url or source"))
-    _check_waiting()
+    marked = _check_waiting()
     try:
-        job = _accept(options, None)
+        job = _accept(options, None, marked)
     except core.TransientError as error:  # this item fails; the others are answered on their own
         log.warning("job not stored", extra={"outcome": "unavailable", "reason": str(error)})
         raise _Refused(HTTPStatus.SERVICE_UNAVAILABLE, "storage or queue unavailable; try again shortly",
@@ -229,25 +235,30 @@ def _batch_item(item: object, field: str) -> dict:
     return _job_document(job)
 
 
-def _accept(options: Options, upload: Upload | None) -> core.Job:
-    """Store the job (and its upload), then queue it; raise _Refused if the queue is away."""
+def _accept(options: Options, upload: Upload | None, marked: bool) -> core.Job:
+    """Store the job (and its upload), then queue it; raise _Refused if the queue is away.
+    `marked`: the job is counted against its owner's waiting cap by a marker (storage.waiting)."""
     job = core.Job(owner=g.owner, outputs=options.outputs, priority=options.priority,
                    callback_url=options.callback_url, url_ttl_seconds=options.url_ttl_seconds,
                    source_url=options.source_url, source=options.source)
-    jobs = backends().jobs
+    jobs, waiting = backends().jobs, backends().waiting
     if upload is not None:
-        jobs.save_input(job.id, upload.stream, upload.content_type)
+        jobs.save_input(job.id, upload.stream, upload.content_type, upload.crc32)
     jobs.save(job)
-    backends().waiting.add(job.owner, job.id)
+    if marked:
+        waiting.add(job.owner, job.id)
     try:
-        backends().queue_for(job.priority).send(job.id)
+        backends().queue_for(job.priority).send_job(job.id, job_hint(job, marked))
+        waiting.accepted()
     except OutcomeUnknown as error:
         # The send may have gone through: the job stays pending and is answered 202, since a job
         # whose message was lost is re-queued by the reconciler (README, "Delivery guarantees").
         log.warning("job queued, outcome unknown", extra={"job_id": job.id, "outcome": "unknown",
                                                           "reason": str(error)})
+        waiting.accepted()
     except (core.TransientError, core.NotFound) as error:
-        backends().waiting.remove(job.owner, job.id)
+        if marked:
+            waiting.remove(job.owner, job.id)
         # NotFound: the queue itself is gone (an in-memory ElasticMQ that restarted): still a
         # service outage for the client, not a missing resource.
         log.warning("job not queued", extra={"job_id": job.id, "outcome": "unavailable", "reason": str(error)})

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from typing import BinaryIO, cast
 
 from flask import Request
 from PIL import Image
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
+from api.forms import CHUNK_BYTES, Spool
 from core import formats
 from core.errors import CorruptImage, ImageTooLarge, UnsupportedImage
 from core.render import open_image
 
 FIELD = "image"
-# Uploads larger than this spill from memory to a temporary file.
-SPOOL_BYTES = 1024 * 1024
-CHUNK_BYTES = 64 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +26,7 @@ class Upload:
     content_type: str
     width: int
     height: int
+    crc32: int | None  # taken while the body was spooled (api.forms.Spool)
 
 
 def read_upload(request: Request, max_bytes: int, max_pixels: int) -> Upload:
@@ -51,7 +49,8 @@ def read_upload(request: Request, max_bytes: int, max_pixels: int) -> Upload:
         raise BadRequest(f"the {image.format} file is truncated")
     stream.seek(0)
     content_type = Image.MIME.get(image.format or "", "application/octet-stream")
-    return Upload(stream, size, image.format or "", content_type, image.width, image.height)
+    return Upload(stream, size, image.format or "", content_type, image.width, image.height,
+                  getattr(stream, "crc32", None))
 
 
 def _body(request: Request, max_bytes: int) -> BinaryIO:
@@ -73,7 +72,7 @@ def _body(request: Request, max_bytes: int) -> BinaryIO:
 
 def _spool(source: BinaryIO, max_bytes: int) -> BinaryIO:
     """Copy a raw body into a bounded buffer that spills to disk, refusing it past max_bytes."""
-    spooled = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    spooled = Spool()
     copied = 0
     while chunk := source.read(CHUNK_BYTES):
         copied += len(chunk)

@@ -253,3 +253,26 @@ class Job:
         except (ValueError, UnicodeDecodeError) as error:
             raise InvalidJob(f"job document is not JSON: {error}") from error
         return cls.from_dict(document)
+
+
+def job_hint(job: Job, marked_waiting: bool) -> str:
+    """What the api sends beside a job's id (Queue.send_job): the document as just written, the
+    version it was written at, and whether a waiting marker was written for it. A thumbnailer
+    on the message's first delivery works from it instead of reading the document back; its
+    final write is conditional on that version, so a job changed meanwhile (cancelled, rescued)
+    is caught there and read afresh."""
+    return json.dumps({"job": job.to_dict(), "version": job.version, "marked_waiting": marked_waiting})
+
+
+def read_job_hint(text: str) -> tuple[Job, bool]:
+    """(the job at the hint's version, whether it was marked waiting); InvalidJob if malformed."""
+    try:
+        hint = json.loads(text)
+        job = Job.from_dict(hint["job"])
+        version, marked = hint["version"], hint["marked_waiting"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidJob(f"malformed job hint: {error}") from error
+    if not isinstance(version, str) or not version or not isinstance(marked, bool):
+        raise InvalidJob("malformed job hint: version or marked_waiting")
+    job.version = version
+    return job, marked

@@ -32,7 +32,7 @@ class Backends:
 
     @functools.cached_property
     def waiting(self) -> WaitingJobs:
-        return WaitingJobs(self.objects)
+        return WaitingJobs(self.objects, self.queues)
 
     def queue_for(self, priority: str) -> Queue:
         """Where a job of this priority is sent (normal when no priority queues are configured)."""

@@ -178,17 +178,17 @@ class JobStore(abc.ABC):
 
     # -- data ------------------------------------------------------------------
 
-    def save_input(self, job_id: str, data: bytes | BinaryIO, content_type: str) -> None:
-        self.objects.put(input_key(job_id), data, content_type)
+    def save_input(self, job_id: str, data: bytes | BinaryIO, content_type: str, crc32: int | None = None) -> None:
+        self.objects.put(input_key(job_id), data, content_type, crc32=crc32)
 
     def load_input(self, job_id: str) -> StoredObject:
-        return self.objects.get(input_key(job_id))
+        return self.objects.get_data(input_key(job_id))
 
     def save_output(self, job_id: str, index: int, data: bytes, content_type: str) -> None:
         self.objects.put(output_key(job_id, index), data, content_type)
 
     def load_output(self, job_id: str, index: int) -> StoredObject:
-        return self.objects.get(output_key(job_id, index))
+        return self.objects.get_data(output_key(job_id, index))
 
     def presigned_output(self, job_id: str, index: int, expires_in_seconds: int, cache_control: str) -> str:
         """A URL that reads the output straight from the object store (S3 only)."""

@@ -8,6 +8,7 @@ both write the same `processing` document do not make each other's next write a 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from datetime import UTC, datetime
@@ -50,6 +51,14 @@ def _row(job: Job) -> dict:
     }
 
 
+_ROW_COLUMNS = ("id", "owner", "status", "priority", "start_ms", "finish_ms", "updated_ms", "document", "version")
+# A write of a job that was read: only if the row is still at the version read.
+_CONDITIONAL_UPDATE = (sa.update(jobs).where(jobs.c.id == sa.bindparam("read_id"),
+                                             jobs.c.version == sa.bindparam("read_version"))
+                       .values({name: sa.bindparam(name) for name in _ROW_COLUMNS}).returning(jobs.c.seq))
+_LOAD = sa.select(jobs.c.document, jobs.c.version).where(jobs.c.id == sa.bindparam("read_id"))
+
+
 def _job(document: str, version: str) -> Job:
     job = Job.from_json(document)
     job.version = version
@@ -85,12 +94,10 @@ class SqlJobStore(JobStore):
         version = row["version"]
         with database.translated_errors(f"writing job {job.id}"), self._db.begin() as connection:
             if job.version is None:
-                connection.execute(self._upsert(row))
+                connection.execute(self._upsert, row)
             else:
                 written = connection.execute(
-                    sa.update(jobs).where(jobs.c.id == job.id, jobs.c.version == job.version)
-                    .values(**row).returning(jobs.c.seq)
-                ).first()
+                    _CONDITIONAL_UPDATE, {**row, "read_id": job.id, "read_version": job.version}).first()
                 if written is None:
                     exists = connection.execute(sa.select(jobs.c.seq).where(jobs.c.id == job.id)).first()
                     if exists is None:
@@ -98,12 +105,14 @@ class SqlJobStore(JobStore):
                     raise Conflict(f"writing job {job.id}: changed by another writer")
         job.version = version
 
-    def _upsert(self, row: dict):
-        """Insert, or overwrite whatever is there (an unconditional write, like a plain PUT)."""
+    @functools.cached_property
+    def _upsert(self):
+        """Insert, or overwrite whatever is there (an unconditional write, like a plain PUT).
+        Built once: building the statement cost more CPU than running it."""
         dialect = postgresql if self._db.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(jobs).values(**row)
+        insert = dialect.insert(jobs)
         return insert.on_conflict_do_update(
-            index_elements=[jobs.c.id], set_={name: insert.excluded[name] for name in row if name != "id"})
+            index_elements=[jobs.c.id], set_={name: insert.excluded[name] for name in _ROW_COLUMNS if name != "id"})
 
     def load(self, job_id: str) -> Job:
         try:
@@ -111,8 +120,7 @@ class SqlJobStore(JobStore):
         except InvalidJob as error:
             raise NotFound(str(error)) from error
         with database.translated_errors(f"reading job {job_id}"), self._db.connect() as connection:
-            row = connection.execute(
-                sa.select(jobs.c.document, jobs.c.version).where(jobs.c.id == job_id)).first()
+            row = connection.execute(_LOAD, {"read_id": job_id}).first()
         if row is None:
             raise NotFound(f"job {job_id}: not found")
         return _job(row.document, row.version)

@@ -78,3 +78,32 @@ def test_embedded_priority_queues_are_sibling_files(tmp_path):
     assert sorted(path.name for path in tmp_path.glob("queue*.db")) == ["queue-high.db", "queue-low.db", "queue.db"]
     assert [m.body for m in embedded.inbox.receive(10, 1)] == ["high job"]
     assert [m.body for m in embedded.inbox.receive(10, 1)] == ["low job"]
+
+
+class CountingQueue(FakeQueue):
+    """Has work or not, as the test says; counts the receives it answers."""
+
+    def __init__(self, name: str, has_work: bool):
+        super().__init__(name)
+        self.has_work = has_work
+        self.receives = 0
+
+    def receive(self, max_messages=10, wait_seconds=20):
+        self.receives += 1
+        return super().receive(max_messages, wait_seconds) if self.has_work else []
+
+
+def test_under_a_load_of_one_priority_the_empty_queues_are_asked_once_a_second():
+    queues = {name: CountingQueue(name, name == "normal") for name in ("high", "normal", "low")}
+    inbox = PriorityQueues(queues, idle_wait_seconds=60)  # all of the test inside one pass-over
+    served = [inbox.receive(1, 1)[0].body for _ in range(14)]
+    assert served == ["normal"] * 14
+    assert (queues["high"].receives, queues["normal"].receives, queues["low"].receives) == (1, 14, 1)
+
+
+def test_a_queue_passed_over_is_asked_before_an_empty_answer():
+    queues = {name: CountingQueue(name, False) for name in ("high", "normal", "low")}
+    inbox = PriorityQueues(queues, idle_wait_seconds=60)
+    assert inbox.receive(1, 0) == []  # all three found empty
+    queues["low"].has_work = True
+    assert [message.body for message in inbox.receive(1, 0)] == ["low"]

@@ -19,7 +19,7 @@ import core
 import storage
 from core.backoff import backoff
 from core.errors import RenderError, SourceError, SourceUnavailable, UnsupportedImage
-from core.job import parse_job_id
+from core.job import parse_job_id, read_job_hint
 from core.logs import log_context
 from core.render import render
 from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS
@@ -52,6 +52,11 @@ MAX_CONFLICT_RETRIES = 3
 IN_PLACE_RETRY_SECONDS = 150
 # A store without lifecycle rules (the local folder) is swept of expired data this often.
 SWEEP_INTERVAL_SECONDS = 3600
+# A first delivery is worked from the job document sent with it (Message.hint), neither read
+# back nor marked `processing`, if the message is younger than this part of
+# RECONCILE_AFTER_SECONDS: its document then stays well inside that bound until it is written
+# `complete` (README, Delivery guarantees), so the reconciler never sends a live job again.
+HINT_TRUSTED_PART_OF_RECONCILE_AFTER = 3
 
 
 class _StopNow(BaseException):
@@ -90,6 +95,7 @@ class Worker:
         self.grace_seconds = settings.storage_grace_seconds
         self.retention_seconds = settings.retention_seconds
         self.visibility_timeout_seconds = settings.visibility_timeout_seconds
+        self.hint_max_age_seconds = settings.reconcile_after_seconds / HINT_TRUSTED_PART_OF_RECONCILE_AFTER
         self.max_image_pixels = settings.max_image_pixels
         self.threads = settings.thumbnailer_threads
         self.max_upload_bytes = settings.max_upload_bytes
@@ -243,7 +249,7 @@ class Worker:
         give_up_at = self.clock() + IN_PLACE_RETRY_SECONDS
         while True:
             try:
-                self.process(message)
+                self.process(message, use_hint=conflicts == 0)  # after a conflict, read what is there
                 return
             except core.Conflict as error:
                 conflicts += 1
@@ -260,7 +266,7 @@ class Worker:
 
     # -- one message -----------------------------------------------------------
 
-    def process(self, message: storage.Message) -> None:
+    def process(self, message: storage.Message, use_hint: bool = True) -> None:
         """The whole of one message, acknowledged at the end; safe to run in several threads
         at once (renders take turns on the process's core, storage calls overlap)."""
         try:
@@ -270,7 +276,32 @@ class Worker:
             self.acks.ack(message.receipt)
             return
         with log_context(job_id=job_id):
-            self._process_job(job_id, message)
+            hinted = self._hinted(job_id, message) if use_hint else None
+            if hinted is None:
+                self._process_job(job_id, message)
+                return
+            job, marked_waiting = hinted
+            with log_context(owner=job.owner):
+                if marked_waiting:
+                    self.waiting.remove(job.owner, job.id)
+                job.start_processing()  # not written: see HINT_TRUSTED_PART_OF_RECONCILE_AFTER
+                self._render_job(job, message, hinted=True)
+
+    def _hinted(self, job_id: str, message: storage.Message) -> tuple[core.Job, bool] | None:
+        """The job as the api sent it, where this delivery may be worked from it: the first
+        one, young, of a pending job. None: read the document (every other delivery)."""
+        if message.hint is None or message.receive_count != 1 or message.sent_at is None:
+            return None
+        if time.time() - message.sent_at >= self.hint_max_age_seconds:
+            return None
+        try:
+            job, marked_waiting = read_job_hint(message.hint)
+        except core.InvalidJob as error:
+            log.warning("ignoring a malformed job hint", extra={"reason": str(error)})
+            return None
+        if job.id != job_id or job.status is not core.JobStatus.PENDING:
+            return None
+        return job, marked_waiting
 
     def _process_job(self, job_id: str, message: storage.Message) -> None:
         try:
@@ -298,10 +329,14 @@ class Worker:
                 return
             self._render_job(job, message)
 
-    def _render_job(self, job: core.Job, message: storage.Message) -> None:
-        job.start_processing()
-        self.jobs.save(job)
-        data = self._source(job, message)
+    def _render_job(self, job: core.Job, message: storage.Message, hinted: bool = False) -> None:
+        """Render and complete a job. `hinted`: the job came with its message, already marked
+        processing in memory only; every write of it is conditional on the version the api
+        wrote, so a change since (a cancel, a rescue) comes back as Conflict and is read afresh."""
+        if not hinted:
+            job.start_processing()
+            self.jobs.save(job)
+        data = self._source(job, message, hinted)
         if data is None:
             return
 
@@ -335,7 +370,7 @@ class Worker:
         self._record(job, "complete", render_ms=round(render_seconds * 1000, 1), outputs=len(outputs),
                      size=f"{outputs[0].width}x{outputs[0].height}", content_type=outputs[0].content_type)
 
-    def _source(self, job: core.Job, message: storage.Message) -> bytes | None:
+    def _source(self, job: core.Job, message: storage.Message, hinted: bool) -> bytes | None:
         """The image: the upload, or what source_url or source names. None when the job was
         failed for it; _RetrySoon when it may be readable later (a source that did not answer is
         tried again after a back-off, up to MAX_RECEIVES deliveries)."""
@@ -348,6 +383,8 @@ class Worker:
                 return self.source_objects.read(job.source, self.max_upload_bytes)
             return self.jobs.load_input(job.id).data
         except core.NotFound:
+            if hinted:  # perhaps cancelled meanwhile (its input deleted): read the job and decide
+                raise core.Conflict(f"job {job.id}: input not found; reading the job") from None
             if self._within_grace(job.start.timestamp()):
                 raise self._retry_soon(message, "input not visible yet") from None
             self._finish_failed(job, message, HTTPStatus.NOT_FOUND, "the uploaded image was not found")

@@ -40,8 +40,11 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None,
-            only_if_absent: bool = False) -> str:
+            only_if_absent: bool = False, crc32: int | None = None) -> str:
         """Write bytes or a readable file; a file is streamed, not read whole. Return the new version.
+
+        crc32: the data's CRC32, where the caller took it already (api.forms.Spool): S3 sends
+        it for the server to check instead of reading the data once more to compute it.
 
         only_if: write only if the object still has this version, else raise Conflict. This is
         what keeps two racing writers from undoing each other.
@@ -52,6 +55,11 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def get(self, key: str) -> StoredObject:
         """Raise NotFound when the key does not exist."""
+
+    def get_data(self, key: str) -> StoredObject:
+        """get() for an object never written conditionally (an input, an output): its version
+        may be left empty where working it out costs a pass over the data (the local folder)."""
+        return self.get(key)
 
     @abc.abstractmethod
     def list_objects(self, prefix: str) -> Iterator[ListedObject]:

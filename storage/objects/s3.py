@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -41,7 +42,7 @@ class S3ObjectStore(ObjectStore):
             self.client.head_bucket(Bucket=self.bucket)
 
     def put(self, key: str, data: bytes | BinaryIO, content_type: str, only_if: str | None = None,
-            only_if_absent: bool = False) -> str:
+            only_if_absent: bool = False, crc32: int | None = None) -> str:
         # One PutObject for a (seekable) file too: botocore streams it in small blocks, so
         # nothing is held whole in memory, and there are no transfer threads or multipart
         # chunk buffers (upload_fileobj's) per upload. S3 takes up to 5 GiB in one PUT.
@@ -49,6 +50,8 @@ class S3ObjectStore(ObjectStore):
         condition = {} if only_if is None else {"IfMatch": only_if}
         if only_if_absent:
             condition["IfNoneMatch"] = "*"
+        if crc32 is not None:  # botocore computes none when one is given
+            condition["ChecksumCRC32"] = base64.b64encode(crc32.to_bytes(4, "big")).decode()
         with translated_errors(f"writing {key}"):
             response = self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
                                               **condition)

@@ -17,6 +17,9 @@ class Message:
     receipt: str
     receive_count: int
     sent_at: float | None = None  # seconds since the epoch, when the backend tells
+    # The job document as the api wrote it (core.job.job_hint), where the queue carries one:
+    # lets a thumbnailer skip reading it back (Queue.send_job).
+    hint: str | None = None
 
 
 class Queue(abc.ABC):
@@ -36,6 +39,12 @@ class Queue(abc.ABC):
 
     @abc.abstractmethod
     def send(self, body: str) -> None: ...
+
+    def send_job(self, body: str, hint: str) -> None:
+        """Send a job id with its document beside it. Only SQS carries the hint (a message
+        attribute, which older thumbnailers ignore); elsewhere reading the job back is a local
+        query, and the hint is dropped."""
+        self.send(body)
 
     @abc.abstractmethod
     def receive(self, max_messages: int = MAX_MESSAGES_PER_RECEIVE,

@@ -9,6 +9,11 @@ IDLE_WAIT_SECONDS runs on the normal queue (where default requests go), then the
 looked at again: an idle thumbnailer notices normal work at once and high or low work within
 about IDLE_WAIT_SECONDS, for three cheap requests a second while idle.
 
+A queue found empty is passed over for IDLE_WAIT_SECONDS while another one has work: under a
+load of one priority the others are asked about once a second, not before every batch (each
+receive is a billed request). Before an empty answer every queue is asked, so nothing waits
+longer for being passed over than an idle thumbnailer would make it wait.
+
 Receipts carry their queue ("high:<receipt>"), so acknowledgements, heartbeats and hand-backs
 reach the queue a message came from, and callers see one Queue.
 """
@@ -16,6 +21,7 @@ reach the queue a message came from, and callers see one Queue.
 from __future__ import annotations
 
 import itertools
+import time
 
 from core.priorities import HIGH, LOW, NORMAL, PRIORITIES, SCHEDULE
 from storage.queues.base import MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS, Message, Queue
@@ -31,6 +37,7 @@ class PriorityQueues(Queue):
         self.queues = queues
         self._turns = itertools.cycle(schedule)
         self.idle_wait_seconds = idle_wait_seconds
+        self._found_empty: dict[str, float] = {}  # queue name -> monotonic time it was last found empty
 
     @property
     def empty_check_seconds(self) -> int:  # type: ignore[override]
@@ -51,9 +58,13 @@ class PriorityQueues(Queue):
                 wait_seconds: int = MAX_WAIT_TIME_SECONDS) -> list[Message]:
         first = next(self._turns)
         order = (first, *(name for name in PRIORITIES if name != first))
-        messages = self._first_found(order, max_messages)
-        if messages or wait_seconds <= 0:
+        recently_empty = time.monotonic() - self.idle_wait_seconds
+        passed_over = tuple(name for name in order if self._found_empty.get(name, -1.0) > recently_empty)
+        messages = self._first_found(tuple(name for name in order if name not in passed_over), max_messages)
+        if messages:
             return messages
+        if wait_seconds <= 0:
+            return self._first_found(passed_over, max_messages)
         messages = self._tagged(NORMAL, self.queues[NORMAL].receive(
             max_messages, min(wait_seconds, self.idle_wait_seconds)))
         return messages or self._first_found((HIGH, LOW), max_messages)
@@ -62,12 +73,15 @@ class PriorityQueues(Queue):
         for name in order:
             messages = self.queues[name].receive(max_messages, 0)
             if messages:
+                self._found_empty.pop(name, None)
                 return self._tagged(name, messages)
+            self._found_empty[name] = time.monotonic()
         return []
 
     @staticmethod
     def _tagged(name: str, messages: list[Message]) -> list[Message]:
-        return [Message(message.body, f"{name}:{message.receipt}", message.receive_count, message.sent_at)
+        return [Message(message.body, f"{name}:{message.receipt}", message.receive_count, message.sent_at,
+                        message.hint)
                 for message in messages]
 
     def _split(self, receipt: str) -> tuple[str, str]:

@@ -6,6 +6,9 @@ from core.errors import NotFound, ThumbnailsError
 from storage.aws import translated_errors
 from storage.queues.base import MAX_ENTRIES_PER_BATCH, MAX_MESSAGES_PER_RECEIVE, MAX_WAIT_TIME_SECONDS, Message, Queue
 
+# The message attribute that carries the job document beside its id (Queue.send_job).
+HINT = "job"
+
 
 class SqsQueue(Queue):
     empty_check_seconds = 1
@@ -40,6 +43,11 @@ class SqsQueue(Queue):
         with translated_errors(f"sending to {self.name}"):
             self.client.send_message(QueueUrl=self.url, MessageBody=body)
 
+    def send_job(self, body: str, hint: str) -> None:
+        with translated_errors(f"sending to {self.name}"):
+            self.client.send_message(QueueUrl=self.url, MessageBody=body,
+                                     MessageAttributes={HINT: {"DataType": "String", "StringValue": hint}})
+
     def receive(self, max_messages: int = MAX_MESSAGES_PER_RECEIVE,
                 wait_seconds: int = MAX_WAIT_TIME_SECONDS) -> list[Message]:
         with translated_errors(f"receiving from {self.name}"):
@@ -48,10 +56,12 @@ class SqsQueue(Queue):
                 MaxNumberOfMessages=min(max_messages, MAX_MESSAGES_PER_RECEIVE),
                 WaitTimeSeconds=min(wait_seconds, MAX_WAIT_TIME_SECONDS),
                 MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                MessageAttributeNames=[HINT],
             )
         return [
             Message(item["Body"], item["ReceiptHandle"], int(item["Attributes"]["ApproximateReceiveCount"]),
-                    int(item["Attributes"]["SentTimestamp"]) / 1000 if "SentTimestamp" in item["Attributes"] else None)
+                    int(item["Attributes"]["SentTimestamp"]) / 1000 if "SentTimestamp" in item["Attributes"] else None,
+                    item.get("MessageAttributes", {}).get(HINT, {}).get("StringValue"))
             for item in response.get("Messages", [])
         ]
 
