@@ -2,7 +2,7 @@
 
 Each may come as a multipart form field (or, for `output`, a JSON file part) or as a query
 parameter. `output` is JSON (an object or a list of them); for a single output the query
-shorthand `format=`, `size=`, `fit=`, `quality=`, `background=` works too.
+shorthand `format=`, `size=`, `fit=`, `quality=`, `background=`, `animated=` works too.
 
 Every value is read only up to its limit (MAX_OPTION_BYTES) and refused past it, before it is
 decoded or parsed: a 44 MB file part named `output` costs a bounded read, not a gigabyte.
@@ -22,10 +22,10 @@ from core.formats import supported_formats
 from core.outputs import DEFAULT_OUTPUTS, OutputSpec, parse_outputs
 from core.settings import Settings
 
-SHORTHAND = ("format", "size", "fit", "quality", "background")
+SHORTHAND = ("format", "size", "fit", "quality", "background", "animated")
 # The most bytes read of each option: 8 outputs as JSON take well under 2 KB.
 MAX_OPTION_BYTES = {"output": 16 * 1024, "callback_url": MAX_URL_LENGTH}
-MAX_SHORT_OPTION_BYTES = 64  # format, size, fit, quality, background, priority
+MAX_SHORT_OPTION_BYTES = 64  # format, size, fit, quality, background, animated, priority
 # Werkzeug's own bounds on the multipart form, which cover text fields but not file parts. Its
 # multipart decoder also applies the memory bound to each chunk it reads (64 KiB) plus what it
 # still holds, file parts included: the bound must stay well above that, or every upload larger
@@ -80,6 +80,11 @@ def _outputs(request: Request, settings: Settings) -> tuple[OutputSpec, ...]:
         if not _QUALITY.fullmatch(quality):
             raise InvalidOption("quality", "must be a whole number from 1 to 100")
         shorthand["quality"] = int(quality)
+    animated = given["animated"]
+    if animated is not None:
+        if animated not in ("true", "false"):
+            raise InvalidOption("animated", "must be true or false")
+        shorthand["animated"] = animated == "true"
     try:
         return (OutputSpec.from_dict(shorthand, "output", settings.max_output_side, supported_formats()),)
     except InvalidOption as error:
