@@ -104,6 +104,8 @@ def post(client, query: str = "", **fields):
     ({"output": '[{"quality": 0, "format": "webp"}]'}, "", "output[0].quality"),
     ({}, "?format=bmp", "format"),
     ({}, "?size=0x10", "size"),
+    ({}, "?format=gif&animated=yes", "animated"),
+    ({"output": '[{"format": "jpeg", "animated": true}]'}, "", "output[0].animated"),
     ({}, "?priority=urgent", "priority"),
     ({"callback_url": "ftp://example.com/hook"}, "", "callback_url"),
 ])
@@ -139,6 +141,19 @@ def test_outputs_by_json_part_are_made_and_served(client, backends, settings):
     assert client.delete(f"/jobs/{job['id']}").status_code == 204
     with pytest.raises(core.NotFound):
         backends.jobs.load_output(job["id"], 2)
+
+
+def test_an_animated_gif_stays_animated_by_query_shorthand(client, backends, settings):
+    frames = [Image.new("RGB", (200, 100), colour) for colour in ((230, 20, 20), (20, 20, 230))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    data = {"image": (io.BytesIO(buffer.getvalue()), "moving.gif")}
+    response = client.post("/jobs?format=webp&animated=true", data=data, content_type="multipart/form-data")
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["outputs"][0]["animated"] is True
+    Worker(backends, settings).work(burst=True)
+    image = decode(client.get(f"/jobs/{response.get_json()['id']}/outputs/0").data)
+    assert (image.format, image.size, image.n_frames) == ("WEBP", (100, 50), 2)
 
 
 def test_outputs_by_query_shorthand(client, backends, settings):

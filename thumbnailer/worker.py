@@ -84,6 +84,7 @@ class Worker:
         self.retention_seconds = settings.retention_seconds
         self.visibility_timeout_seconds = settings.visibility_timeout_seconds
         self.max_image_pixels = settings.max_image_pixels
+        self.max_animation_frames = settings.max_animation_frames
         self.threads = settings.thumbnailer_threads
         self._render_lock = threading.Lock()  # one render at a time: the process's core
         self._in_flight: set[Future] = set()
@@ -305,7 +306,8 @@ class Worker:
         try:
             with self._render_lock:
                 started = time.perf_counter()
-                rendered = dict(zip(distinct, render(source.data, distinct, self.max_image_pixels), strict=True))
+                outputs = render(source.data, distinct, self.max_image_pixels, self.max_animation_frames)
+                rendered = dict(zip(distinct, outputs, strict=True))
                 render_seconds = time.perf_counter() - started
         except RenderError as error:
             self._finish_failed(job, message, error.code, str(error))

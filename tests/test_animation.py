@@ -1,0 +1,97 @@
+"""Animated outputs (README, "Outputs"): `"animated": true` keeps an animated GIF or WebP animated
+in a GIF or WebP output, within the frame cap and the pixel cap over width x height x frames;
+every other output takes the first frame."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from core.errors import ImageTooLarge, InvalidOption
+from core.outputs import OutputSpec
+from core.render import render
+from tests import images
+
+COLOURS = [(230, 20, 20), (20, 200, 20), (20, 20, 230)]
+DURATIONS = [40, 80, 120]
+
+
+def animation(fmt: str, size: tuple[int, int] = (200, 100), frames: int = 3) -> bytes:
+    pictures = [Image.new("RGB", size, COLOURS[index % 3]) for index in range(frames)]
+    durations = [DURATIONS[index % 3] for index in range(frames)]
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    return images.encode(pictures[0], fmt, save_all=True, append_images=pictures[1:], duration=durations, loop=0,
+                         **options)
+
+
+def frames_of(data: bytes) -> list[tuple[tuple[int, int, int], int, tuple[int, int]]]:
+    """(colour at the centre, duration, size) of every frame."""
+    image = images.decode(data)
+    seen = []
+    for index in range(getattr(image, "n_frames", 1)):
+        image.seek(index)
+        frame = image.convert("RGB")
+        seen.append((frame.getpixel((frame.width // 2, frame.height // 2)), image.info.get("duration"), frame.size))
+    return seen
+
+
+@pytest.mark.parametrize("source", ["GIF", "WEBP"])
+@pytest.mark.parametrize("output", ["gif", "webp"])
+def test_an_animation_stays_animated(source, output):
+    [made] = render(animation(source), (OutputSpec(100, 100, output, animated=True),))
+    assert made.content_type == f"image/{output}" and (made.width, made.height) == (100, 50)
+    seen = frames_of(made.data)
+    assert [duration for _, duration, _ in seen] == DURATIONS
+    assert all(size == (100, 50) for _, _, size in seen)
+    for (colour, _, _), expected in zip(seen, COLOURS, strict=True):
+        assert images.colour_distance(colour, expected) < 30
+
+
+def test_other_outputs_of_the_same_job_take_the_first_frame():
+    made = render(animation("GIF"), (OutputSpec(100, 100, "gif", animated=True), OutputSpec(100, 100, "gif"),
+                                     OutputSpec(60, 60, "png", "pad")))
+    assert len(frames_of(made[0].data)) == 3
+    for still in made[1:]:
+        [(colour, _, _)] = frames_of(still.data)
+        assert images.colour_distance(colour, COLOURS[0]) < 30
+
+
+def test_a_still_image_asked_animated_is_one_frame():
+    [made] = render(images.jpeg(400, 200), (OutputSpec(100, 100, "webp", animated=True),))
+    assert len(frames_of(made.data)) == 1
+
+
+def test_the_frame_cap_refuses_a_longer_animation():
+    with pytest.raises(ImageTooLarge, match="frames; the limit is 4"):
+        render(animation("GIF", frames=5), (OutputSpec(100, 100, "gif", animated=True),), max_frames=4)
+    [still] = render(animation("GIF", frames=5), (OutputSpec(100, 100, "gif"),), max_frames=4)  # one frame: fine
+    assert len(frames_of(still.data)) == 1
+
+
+def test_the_pixel_cap_counts_every_frame():
+    data = animation("GIF", size=(200, 100), frames=6)
+    with pytest.raises(ImageTooLarge, match="x 6 frames"):
+        render(data, (OutputSpec(100, 100, "gif", animated=True),), max_pixels=200 * 100 * 6 - 1)
+    [still] = render(data, (OutputSpec(100, 100, "gif"),), max_pixels=200 * 100 * 6 - 1)
+    assert len(frames_of(still.data)) == 1
+
+
+def test_the_pixel_cap_counts_an_upscaled_output_frames_too():
+    with pytest.raises(ImageTooLarge, match="animated output"):
+        render(animation("GIF", size=(20, 10)), (OutputSpec(1000, 1000, "gif", upscale=True, animated=True),),
+               max_pixels=2_000_000)
+
+
+@pytest.mark.parametrize("document, message", [({"format": "jpeg", "animated": True}, "only gif and webp"),
+                                               ({"animated": True}, "only gif and webp"),
+                                               ({"format": "gif", "animated": "yes"}, "true or false")])
+def test_animated_is_validated(document, message):
+    with pytest.raises(InvalidOption, match=message) as raised:
+        OutputSpec.from_dict(document)
+    assert raised.value.field == "output.animated"
+
+
+def test_animated_round_trips_through_the_job_document():
+    spec = OutputSpec(100, 100, "webp", animated=True)
+    assert OutputSpec.from_dict(spec.to_dict()) == spec
+    assert "animated" not in OutputSpec().to_dict()
