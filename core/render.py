@@ -200,7 +200,7 @@ def _frames(data: bytes, source: _Source, specs: list[OutputSpec], max_pixels: i
     if image.format not in formats.ANIMATED_DECODERS or not getattr(image, "is_animated", False):
         return None
     with _decode_errors():
-        count = image.n_frames  # reads the frames' headers, decodes no pixels
+        count: int = getattr(image, "n_frames", 1)  # reads the frames' headers, decodes no pixels
         width, height = image.size
         if count > max_frames:
             raise ImageTooLarge(f"animation has {count} frames; the limit is {max_frames}")
@@ -307,9 +307,8 @@ def _decode(data: bytes, max_pixels: int, specs: tuple[OutputSpec, ...]) -> _Sou
 def _spng_decoded(image: Image.Image, data: bytes) -> Image.Image | None:
     """An 8-bit RGB, RGBA or greyscale PNG without tRNS decoded by libspng (imagecodecs); None for
     every other image, which Pillow decodes. Called after open_image has checked the size."""
-    if image.format != "PNG" or "transparency" in image.info or len(image.tile) != 1:
-        return None
-    if image.tile[0].args not in _SPNG_RAWMODES:
+    tile = getattr(image, "tile", [])
+    if image.format != "PNG" or "transparency" in image.info or len(tile) != 1 or tile[0].args not in _SPNG_RAWMODES:
         return None
     pixels = imagecodecs.spng_decode(data)
     decoded = Image.fromarray(pixels)  # shares the array's memory: no copy

@@ -41,6 +41,23 @@ def jpeg(width: int = 400, height: int = 200, orientation: int | None = None, mo
     return encode(two_halves(width, height, mode), "JPEG", **options)
 
 
+def heic(width: int = 400, height: int = 200, image: Image.Image | None = None) -> bytes:
+    """An iPhone-style HEIC (pillow-heif registers its writer with core.formats' import)."""
+    import core.formats  # noqa: F401  (registers HEIF with Pillow)
+
+    return encode(image or two_halves(width, height), "HEIF", quality=90)
+
+
+def avif(width: int = 400, height: int = 200, image: Image.Image | None = None) -> bytes:
+    return encode(image or two_halves(width, height), "AVIF", quality=90)
+
+
+def mpo(width: int = 400, height: int = 200) -> bytes:
+    """A camera's two-image MPO: red|blue first, then a plain green image."""
+    second = Image.new("RGB", (width, height), (0, 200, 0))
+    return encode(two_halves(width, height), "MPO", save_all=True, append_images=[second])
+
+
 def png_with_alpha(width: int = 300, height: int = 150) -> bytes:
     image = two_halves(width, height, "RGBA")
     image.putalpha(Image.linear_gradient("L").resize((width, height)))

@@ -24,11 +24,11 @@ LOSSLESS = (OutputSpec(format="png"),)
 
 
 def heic(image: Image.Image) -> bytes:
-    return images.encode(image, "HEIF", quality=90)
+    return images.heic(image=image)
 
 
 def avif(image: Image.Image) -> bytes:
-    return images.encode(image, "AVIF", quality=90)
+    return images.avif(image=image)
 
 
 @pytest.mark.parametrize("make, opener", [(heic, pillow_heif.HeifImageFile), (avif, AvifImagePlugin.AvifImageFile)])
@@ -70,14 +70,8 @@ def test_a_cut_heif_or_avif_is_not_complete(make, decoder):
         render(cut)
 
 
-def mpo() -> bytes:
-    """A two-image MPO (a camera's stereo pair): red|blue first, then a plain green image."""
-    first = images.two_halves(400, 200)
-    return images.encode(first, "MPO", save_all=True, append_images=[Image.new("RGB", (400, 200), (0, 200, 0))])
-
-
 def test_mpo_renders_its_first_image_and_is_whole():
-    data = mpo()
+    data = images.mpo()
     assert Image.open(io.BytesIO(data)).format == "MPO"
     assert formats.is_complete(io.BytesIO(data), "MPO", len(data))
     [output] = render(data)
