@@ -38,7 +38,7 @@ def build_parser(environ) -> argparse.ArgumentParser:
     submit = commands.add_parser("submit", help="upload an image, wait, write its thumbnail")
     submit.add_argument("image", type=Path, help="the image file")
     submit.add_argument("-o", "--output", type=Path, help="where to write the thumbnail "
-                        "(default: beside the image, as NAME.thumbnail.jpg, .png, .webp or .avif)")
+                        "(default: beside the image, as NAME.thumbnail.jpg, .png, .webp, .avif or .gif)")
     submit.add_argument("--url", default=default_url, help=url_help)
     submit.add_argument("--key", default=default_key, help=key_help)
     submit.add_argument("--outputs", metavar="JSON",

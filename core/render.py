@@ -34,8 +34,7 @@ REDUCING_GAP = 3.0
 _WHITE = (255, 255, 255, 255)
 
 # Errors Pillow raises on broken data, besides its own DecompressionBombError.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, TypeError,
-                  imagecodecs.SpngError)
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, TypeError)
 # The PNG layouts libspng decodes as Pillow would (8-bit RGB, RGBA, greyscale; Pillow's rawmode):
 # twice Pillow's speed on big PNGs (zlib-ng's inflate, SIMD unfiltering). The rest stays Pillow's.
 _SPNG_RAWMODES = ("RGB", "RGBA", "L")
@@ -306,11 +305,15 @@ def _decode(data: bytes, max_pixels: int, specs: tuple[OutputSpec, ...]) -> _Sou
 
 def _spng_decoded(image: Image.Image, data: bytes) -> Image.Image | None:
     """An 8-bit RGB, RGBA or greyscale PNG without tRNS decoded by libspng (imagecodecs); None for
-    every other image, which Pillow decodes. Called after open_image has checked the size."""
+    every other image, which Pillow decodes. Called after open_image has checked the size. A file
+    libspng refuses goes to Pillow too, so that the verdict on a damaged PNG stays Pillow's."""
     tile = getattr(image, "tile", [])
     if image.format != "PNG" or "transparency" in image.info or len(tile) != 1 or tile[0].args not in _SPNG_RAWMODES:
         return None
-    pixels = imagecodecs.spng_decode(data)
+    try:
+        pixels = imagecodecs.spng_decode(data)
+    except imagecodecs.SpngError:
+        return None
     decoded = Image.fromarray(pixels)  # shares the array's memory: no copy
     if decoded.size != image.size or decoded.mode != image.mode:
         raise CorruptImage(f"cannot decode image: libspng read {decoded.mode} {decoded.size}")

@@ -180,7 +180,7 @@ def test_an_exif_orientation_after_the_pixels_is_applied():
 
 
 @pytest.mark.parametrize("damage", ["flipped", "cut"])
-def test_a_broken_png_on_libspng_fails_as_corrupt(damage):
+def test_a_png_libspng_refuses_is_judged_by_pillow_as_corrupt(damage):
     data = bytearray(images.encode(images.two_halves(300, 200), "PNG", compress_level=0))
     if damage == "flipped":
         data[len(data) // 2] ^= 0xFF  # inside IDAT: its CRC no longer matches
