@@ -28,6 +28,12 @@ from core.outputs import DEFAULT_OUTPUTS, OutputSpec
 
 DEFAULT_MAX_PIXELS = 100_000_000
 DEFAULT_MAX_FRAMES = 200  # the frames an animated output may keep (Settings.max_animation_frames)
+# Decoding an animation's frames one by one costs up to ~55 bytes per pixel of one frame (libwebp's
+# canvases, Pillow's frame copies; measured, README "Memory bound"), against 8 for a still image:
+# a frame kept animated counts as at least this many frames against the pixel cap...
+MIN_COUNTED_FRAMES = 8
+# ...and the animated outputs' frames (4 bytes a pixel, all held until encoded) share this part of it.
+OUTPUT_FRAMES_SHARE = 4
 # Shrink by whole factors (JPEG DCT scaling, Image.reduce) while staying at least
 # this many times the target size, then finish with LANCZOS.
 REDUCING_GAP = 3.0
@@ -57,9 +63,8 @@ def render(data: bytes, specs: tuple[OutputSpec, ...] = DEFAULT_OUTPUTS,
     frames are decoded once more, one at a time)."""
     source = _decode(data, max_pixels, specs)
     animated = [spec for spec in specs if spec.animated]
-    frames = _frames(data, source, animated, max_pixels, max_frames) if animated else None
-    return [_encode_animation(frames, spec) if spec.animated and frames is not None
-            else _encode_as(_derive(source, spec), spec) for spec in specs]
+    movies = _animations(data, source, animated, max_pixels, max_frames) if animated else {}
+    return [movies[spec] if spec in movies else _encode_as(_derive(source, spec), spec) for spec in specs]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,53 +186,59 @@ def _encode_as(image: Image.Image, spec: OutputSpec) -> Thumbnail:
     return Thumbnail(buffer.getvalue(), formats.CONTENT_TYPES[image_format], image.width, image.height)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Frames:
-    """An animated input's frames, each as a _Source (RGBA, stored orientation), and their timing."""
-
-    sources: list[_Source]
-    durations: list[int]  # milliseconds
-    loop: int
-
-
-def _frames(data: bytes, source: _Source, specs: list[OutputSpec], max_pixels: int,
-            max_frames: int) -> _Frames | None:
-    """Every frame of an animated GIF or WebP, for the outputs that keep the animation; None for a
-    still image (those outputs take its one frame). The frame cap and the pixel cap, over width x
-    height x frames of the input and of each animated output, are checked before a frame is decoded."""
+def _animations(data: bytes, source: _Source, specs: list[OutputSpec], max_pixels: int,
+                max_frames: int) -> dict[OutputSpec, Thumbnail]:
+    """The animated outputs of an animated GIF or WebP, every frame resampled as a still output
+    would be; empty for a still image (those outputs take its one frame). The frame cap and the
+    pixel cap, over width x height x frames of the input and of each output, are checked before a
+    frame is decoded; frames are decoded one at a time, and only their small outputs are kept."""
     image = open_image(data, max_pixels)
     if image.format not in formats.ANIMATED_DECODERS or not getattr(image, "is_animated", False):
-        return None
+        return {}
     with _decode_errors():
         count: int = getattr(image, "n_frames", 1)  # reads the frames' headers, decodes no pixels
-        width, height = image.size
         if count > max_frames:
             raise ImageTooLarge(f"animation has {count} frames; the limit is {max_frames}")
-        largest = max(spec.width * spec.height for spec in specs)
-        for what, pixels in (("image", width * height), ("output", largest)):
-            if pixels * count > max_pixels:
-                raise ImageTooLarge(f"animated {what} is {pixels} pixels x {count} frames = {pixels * count}; "
-                                    f"the limit is {max_pixels}")
-        sources, durations = [], []
+        pixels = image.width * image.height
+        if pixels * max(count, MIN_COUNTED_FRAMES) > max_pixels:
+            raise ImageTooLarge(f"animated image is {pixels} pixels x {count} frames (counted as at least "
+                                f"{MIN_COUNTED_FRAMES}); the limit is {max_pixels}")
+        made_pixels = sum(math.prod(_output_size(source, spec)) for spec in specs) * count
+        if made_pixels > max_pixels // OUTPUT_FRAMES_SHARE:
+            raise ImageTooLarge(f"animated outputs are {made_pixels} pixels over {count} frames; "
+                                f"the limit is {max_pixels // OUTPUT_FRAMES_SHARE}")
+        frames: dict[OutputSpec, list[Image.Image]] = {spec: [] for spec in specs}
+        durations = []
         for index in range(count):
             image.seek(index)
-            sources.append(dataclasses.replace(source, image=image.convert("RGBA")))
+            frame = dataclasses.replace(source, image=image.convert("RGBA"))
+            for spec, made in frames.items():
+                made.append(_converted_for(_derive(frame, spec), spec.format))
             durations.append(int(image.info.get("duration") or 100))
-        return _Frames(sources, durations, int(image.info.get("loop", 0)))
+        loop = int(image.info.get("loop", 0))
+    return {spec: _encode_animation(made, durations, loop, spec) for spec, made in frames.items()}
 
 
-def _encode_animation(frames: _Frames, spec: OutputSpec) -> Thumbnail:
-    """Every frame resampled as a still output would be, written as one animated GIF or WebP."""
-    images = [_converted_for(_derive(source, spec), spec.format) for source in frames.sources]
-    options: dict = {"save_all": True, "append_images": images[1:], "duration": frames.durations,
-                     "loop": frames.loop}
+def _output_size(source: _Source, spec: OutputSpec) -> tuple[int, int]:
+    """The upright size an output of this source will have."""
+    box = (spec.width, spec.height)
+    if spec.fit == "pad":
+        return box
+    if spec.fit == "cover":
+        return box if spec.upscale else _within(box, source.upright)
+    return fit(source.upright, box, spec.upscale)
+
+
+def _encode_animation(frames: list[Image.Image], durations: list[int], loop: int, spec: OutputSpec) -> Thumbnail:
+    """The frames written as one animated GIF or WebP, with the input's timing and loop count."""
+    options: dict = {"save_all": True, "append_images": frames[1:], "duration": durations, "loop": loop}
     if spec.format == "webp":
         options["quality"] = spec.quality or formats.DEFAULT_QUALITY["webp"]
     else:
         options["disposal"] = 2  # each frame replaces the last: frames are whole, not deltas
     buffer = io.BytesIO()
-    images[0].save(buffer, formats.PIL_NAMES[spec.format], **options)
-    return Thumbnail(buffer.getvalue(), formats.CONTENT_TYPES[spec.format], images[0].width, images[0].height)
+    frames[0].save(buffer, formats.PIL_NAMES[spec.format], **options)
+    return Thumbnail(buffer.getvalue(), formats.CONTENT_TYPES[spec.format], frames[0].width, frames[0].height)
 
 
 def _converted_for(image: Image.Image, image_format: str) -> Image.Image:

@@ -9,7 +9,7 @@ from PIL import Image
 
 from core.errors import ImageTooLarge, InvalidOption
 from core.outputs import OutputSpec
-from core.render import render
+from core.render import MIN_COUNTED_FRAMES, OUTPUT_FRAMES_SHARE, render
 from tests import images
 
 COLOURS = [(230, 20, 20), (20, 200, 20), (20, 20, 230)]
@@ -68,18 +68,25 @@ def test_the_frame_cap_refuses_a_longer_animation():
     assert len(frames_of(still.data)) == 1
 
 
-def test_the_pixel_cap_counts_every_frame():
-    data = animation("GIF", size=(200, 100), frames=6)
-    with pytest.raises(ImageTooLarge, match="x 6 frames"):
-        render(data, (OutputSpec(100, 100, "gif", animated=True),), max_pixels=200 * 100 * 6 - 1)
-    [still] = render(data, (OutputSpec(100, 100, "gif"),), max_pixels=200 * 100 * 6 - 1)
+@pytest.mark.parametrize("frames", [3, 10])
+def test_the_pixel_cap_counts_every_frame_and_at_least_eight(frames):
+    data = animation("GIF", size=(200, 100), frames=frames)
+    counted = 200 * 100 * max(frames, MIN_COUNTED_FRAMES)
+    with pytest.raises(ImageTooLarge, match=f"x {frames} frames"):
+        render(data, (OutputSpec(100, 100, "gif", animated=True),), max_pixels=counted - 1)
+    [still] = render(data, (OutputSpec(100, 100, "gif"),), max_pixels=counted - 1)  # one frame: fine
     assert len(frames_of(still.data)) == 1
+    [moving] = render(data, (OutputSpec(100, 100, "gif", animated=True),), max_pixels=counted)
+    assert len(frames_of(moving.data)) == frames
 
 
-def test_the_pixel_cap_counts_an_upscaled_output_frames_too():
-    with pytest.raises(ImageTooLarge, match="animated output"):
-        render(animation("GIF", size=(20, 10)), (OutputSpec(1000, 1000, "gif", upscale=True, animated=True),),
-               max_pixels=2_000_000)
+def test_the_animated_outputs_frames_share_a_part_of_the_pixel_cap():
+    data = animation("GIF", size=(200, 100), frames=3)
+    specs = (OutputSpec(100, 100, "gif", animated=True), OutputSpec(200, 200, "webp", "pad", animated=True))
+    made = 3 * (100 * 50 + 200 * 200)  # contain keeps the aspect; pad is the whole box
+    with pytest.raises(ImageTooLarge, match="animated outputs"):
+        render(data, specs, max_pixels=made * OUTPUT_FRAMES_SHARE - 1)
+    assert len(render(data, specs, max_pixels=made * OUTPUT_FRAMES_SHARE)) == 2
 
 
 @pytest.mark.parametrize("document, message", [({"format": "jpeg", "animated": True}, "only gif and webp"),
