@@ -325,7 +325,9 @@ def _spng_decoded(image: Image.Image, data: bytes) -> Image.Image | None:
         pixels = imagecodecs.spng_decode(data)
     except imagecodecs.SpngError:
         return None
-    decoded = Image.fromarray(pixels)  # shares the array's memory: no copy
+    # Shares the array's memory for L and RGBA; RGB is copied into Pillow's 4-byte pixels (README,
+    # "Memory bound": 7 bytes a pixel at the peak, under the RGBA case's 8).
+    decoded = Image.fromarray(pixels)
     if decoded.size != image.size or decoded.mode != image.mode:
         raise CorruptImage(f"cannot decode image: libspng read {decoded.mode} {decoded.size}")
     return decoded
@@ -342,8 +344,11 @@ def _png_orientation(image: Image.Image, data: bytes) -> int:
         end = start + 4 + length
         if data[end:end + 4] == struct.pack(">I", zlib.crc32(data[start:end])):
             exif = Image.Exif()
-            exif.load(data[start + 4:end])
-            value = exif.get(ExifTags.Base.Orientation, 1)
+            try:
+                exif.load(data[start + 4:end])
+                value = exif.get(ExifTags.Base.Orientation, 1)
+            except _DECODE_ERRORS:
+                return 1  # bogus EXIF is common: as _orientation, ignore it
             return value if isinstance(value, int) and value in _TRANSPOSE_METHODS else 1
         start = data.find(b"eXIf", start + 1)
     return 1
