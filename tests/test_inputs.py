@@ -19,6 +19,7 @@ from core.errors import CorruptImage, ImageTooLarge, UnsupportedImage
 from core.outputs import OutputSpec
 from core.render import render
 from tests import images
+from thumbnailer.worker import Worker
 
 LOSSLESS = (OutputSpec(format="png"),)
 
@@ -197,3 +198,22 @@ def test_pillow_still_decodes_what_libspng_does_not(monkeypatch):
                    images.two_halves(200, 100, "LA")):
         [output] = render(images.encode(source, "PNG"))
         assert (output.width, output.height) == (100, 50)
+
+
+@pytest.mark.parametrize("make, filename, content_type", [
+    (images.heic, "IMG_0001.HEIC", "image/heif"), (images.avif, "photo.avif", "image/avif"),
+    (images.mpo, "stereo.mpo", "image/mpo")])
+def test_new_inputs_round_trip_through_the_api_and_worker(client, backends, settings, make, filename, content_type):
+    """Submitted over the api on the embedded backends, rendered by a worker, downloaded."""
+    if content_type == "image/avif" and "AVIF" not in formats.DECODERS:
+        pytest.skip("this Pillow reads no AVIF")
+    response = client.post("/jobs", data={"image": (io.BytesIO(make(400, 200)), filename)},
+                           content_type="multipart/form-data")
+    assert response.status_code == 202, response.get_json()
+    job_id = response.get_json()["id"]
+    assert backends.jobs.load_input(job_id).content_type == content_type
+    Worker(backends, settings).work(burst=True)
+    assert client.get(f"/jobs/{job_id}").get_json()["status"] == "complete"
+    thumbnail = images.decode(client.get(f"/jobs/{job_id}/thumbnail").data).convert("RGB")
+    assert thumbnail.size == (100, 50)
+    assert images.colour_distance(thumbnail.getpixel((10, 25)), images.RED) < 40
