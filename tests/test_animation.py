@@ -4,6 +4,9 @@ every other output takes the first frame."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
+
 import pytest
 from PIL import Image
 
@@ -11,6 +14,7 @@ from core.errors import ImageTooLarge, InvalidOption
 from core.outputs import OutputSpec
 from core.render import MIN_COUNTED_FRAMES, OUTPUT_FRAMES_SHARE, render
 from tests import images
+from thumbnailer.worker import Worker
 
 COLOURS = [(230, 20, 20), (20, 200, 20), (20, 20, 230)]
 DURATIONS = [40, 80, 120]
@@ -102,3 +106,12 @@ def test_animated_round_trips_through_the_job_document():
     spec = OutputSpec(100, 100, "webp", animated=True)
     assert OutputSpec.from_dict(spec.to_dict()) == spec
     assert "animated" not in OutputSpec().to_dict()
+
+
+def test_a_worker_fails_an_animation_over_max_animation_frames_with_413(client, backends, settings):
+    data = {"image": (io.BytesIO(animation("GIF", frames=3)), "moving.gif")}
+    response = client.post("/jobs?format=gif&animated=true", data=data, content_type="multipart/form-data")
+    assert response.status_code == 202, response.get_json()
+    Worker(backends, dataclasses.replace(settings, max_animation_frames=2)).work(burst=True)
+    job = client.get(f"/jobs/{response.get_json()['id']}").get_json()
+    assert (job["status"], job["code"]) == ("failed", 413) and "the limit is 2" in job["message"]
