@@ -39,8 +39,10 @@ OUTPUT_FRAMES_SHARE = 4
 REDUCING_GAP = 3.0
 _WHITE = (255, 255, 255, 255)
 
-# Errors Pillow raises on broken data, besides its own DecompressionBombError.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, TypeError)
+# Errors Pillow raises on broken data, besides its own DecompressionBombError (RuntimeError: the
+# AVIF and HEIF plugins' word for libavif's and libheif's failures).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, TypeError,
+                  RuntimeError)
 # The PNG layouts libspng decodes as Pillow would (8-bit RGB, RGBA, greyscale; Pillow's rawmode):
 # twice Pillow's speed on big PNGs (zlib-ng's inflate, SIMD unfiltering). The rest stays Pillow's.
 _SPNG_RAWMODES = ("RGB", "RGBA", "L")
@@ -193,9 +195,11 @@ def _animations(data: bytes, source: _Source, specs: list[OutputSpec], max_pixel
     pixel cap, over width x height x frames of the input and of each output, are checked before a
     frame is decoded; frames are decoded one at a time, and only their small outputs are kept."""
     image = open_image(data, max_pixels)
-    if image.format not in formats.ANIMATED_DECODERS or not getattr(image, "is_animated", False):
+    if image.format not in formats.ANIMATED_DECODERS:
         return {}
     with _decode_errors():
+        if not getattr(image, "is_animated", False):  # reads the second frame's header: may raise
+            return {}
         count: int = getattr(image, "n_frames", 1)  # reads the frames' headers, decodes no pixels
         if count > max_frames:
             raise ImageTooLarge(f"animation has {count} frames; the limit is {max_frames}")
