@@ -3,9 +3,9 @@ url_ttl_seconds, and where the image comes from when it is not uploaded (source_
 
 Each may come as a multipart form field (or, for `output`, a JSON file part) or as a query
 parameter. `output` is JSON (an object or a list of them); for a single output the query
-shorthand `format=`, `size=`, `fit=`, `quality=`, `background=` works too. A JSON request body
-(`options_from_json`) carries the same options as keys of one object, `output` (or `outputs`)
-as JSON itself.
+shorthand `format=`, `size=`, `fit=`, `quality=`, `background=`, `animated=` works too. A JSON
+request body (`options_from_json`) carries the same options as keys of one object, `output` (or
+`outputs`) as JSON itself.
 
 Every value is read only up to its limit (MAX_OPTION_BYTES) and refused past it, before it is
 decoded or parsed: a 44 MB file part named `output` costs a bounded read, not a gigabyte.
@@ -27,7 +27,7 @@ from core.outputs import DEFAULT_OUTPUTS, OutputSpec, outputs_from_document, par
 from core.settings import Settings
 from core.sources import MAX_SOURCE_CHARS, parse_object_source
 
-SHORTHAND = ("format", "size", "fit", "quality", "background")
+SHORTHAND = ("format", "size", "fit", "quality", "background", "animated")
 # The keys a JSON body's job may have (`outputs` is another name for `output`).
 JSON_KEYS = ("source_url", "source", "output", "outputs", "priority", "callback_url", "url_ttl_seconds")
 # The options given as one text each (a form field, a query parameter or a JSON key).
@@ -35,7 +35,7 @@ TEXT_KEYS = ("priority", "callback_url", "url_ttl_seconds", "source_url", "sourc
 # The most bytes read of each option: 8 outputs as JSON take well under 2 KB.
 MAX_OPTION_BYTES = {"output": 16 * 1024, "callback_url": MAX_URL_LENGTH, "source_url": MAX_URL_LENGTH,
                     "source": MAX_SOURCE_CHARS * 4}
-MAX_SHORT_OPTION_BYTES = 64  # format, size, fit, quality, background, priority, url_ttl_seconds
+MAX_SHORT_OPTION_BYTES = 64  # format, size, fit, quality, background, animated, priority, url_ttl_seconds
 # Werkzeug's own bounds on the multipart form, which cover text fields but not file parts. Its
 # multipart decoder also applies the memory bound to each chunk it reads (64 KiB) plus what it
 # still holds, file parts included: the bound must stay well above that, or every upload larger
@@ -138,6 +138,11 @@ def _outputs(request: Request, settings: Settings) -> tuple[OutputSpec, ...]:
         if not _QUALITY.fullmatch(quality):
             raise InvalidOption("quality", "must be a whole number from 1 to 100")
         shorthand["quality"] = int(quality)
+    animated = given["animated"]
+    if animated is not None:
+        if animated not in ("true", "false"):
+            raise InvalidOption("animated", "must be true or false")
+        shorthand["animated"] = animated == "true"
     try:
         return (OutputSpec.from_dict(shorthand, "output", settings.max_output_side, supported_formats()),)
     except InvalidOption as error:

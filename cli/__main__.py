@@ -39,7 +39,7 @@ def build_parser(environ) -> argparse.ArgumentParser:
                                                 "write its thumbnail")
     submit.add_argument("image", type=Path, nargs="?", help="the image file (or give --source-url or --source)")
     submit.add_argument("-o", "--output", type=Path, help="where to write the thumbnail "
-                        "(default: beside the image, as NAME.thumbnail.jpg, .png, .webp or .avif; "
+                        "(default: beside the image, as NAME.thumbnail.jpg, .png, .webp, .avif or .gif; "
                         "for a source, JOB_ID.thumbnail.EXT here)")
     submit.add_argument("--source-url", metavar="URL", help="the service fetches the image from this http(s) URL")
     submit.add_argument("--source", metavar="S3_URL", help="the service reads the image from s3://bucket/key "

@@ -23,7 +23,7 @@ _COLOUR = re.compile(r"#?(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
 _SIZE = re.compile(r"([0-9]{1,5})\s*[,x]\s*([0-9]{1,5})", re.ASCII)
 # The `output` JSON is at most a list of objects whose values may be [w, h] lists.
 MAX_JSON_DEPTH = 3
-_KEYS = ("format", "size", "width", "height", "fit", "quality", "background", "upscale")
+_KEYS = ("format", "size", "width", "height", "fit", "quality", "background", "upscale", "animated")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,12 +37,14 @@ class OutputSpec:
     quality: int | None = None
     background: str | None = None  # '#rrggbb', '#rrggbbaa' or 'transparent'; pad only
     upscale: bool = False  # True: a source smaller than the box is enlarged to fill it
+    animated: bool = False  # True: an animated GIF or WebP input keeps its frames (gif and webp only)
 
     def to_dict(self) -> dict:
-        """Plain JSON; `upscale` only when asked, so documents without it read as before."""
+        """Plain JSON; `upscale` and `animated` only when asked, so documents without them read as before."""
         document = dataclasses.asdict(self)
-        if not self.upscale:
-            del document["upscale"]
+        for flag in ("upscale", "animated"):
+            if not document[flag]:
+                del document[flag]
         return document
 
     @classmethod
@@ -82,7 +84,13 @@ class OutputSpec:
         upscale = document.get("upscale", False)
         if not isinstance(upscale, bool):
             raise InvalidOption(f"{field}.upscale", "must be true or false")
-        return cls(width, height, image_format, fit, quality, background, upscale)
+        animated = document.get("animated", False)
+        if not isinstance(animated, bool):
+            raise InvalidOption(f"{field}.animated", "must be true or false")
+        if animated and image_format not in image_formats.ANIMATED_FORMATS:
+            raise InvalidOption(f"{field}.animated", f"only {' and '.join(image_formats.ANIMATED_FORMATS)} "
+                                                     "outputs can be animated; ask for one as the format")
+        return cls(width, height, image_format, fit, quality, background, upscale, animated)
 
 
 def _size(document: dict, field: str, max_side: int) -> tuple[int, int]:

@@ -1,35 +1,54 @@
 """The one render function: image bytes in, every output of a job out, from a single decode; no I/O.
 
-The source is decoded once (a JPEG at the smallest scale the largest output allows); each output
-is then resampled from it on its own, a cover output from its centred crop only, turned upright
-and encoded.
+The source is decoded once (a JPEG at the smallest scale the largest output allows; an 8-bit PNG
+by libspng); each output is then resampled from it on its own, a cover output from its centred
+crop only, turned upright, converted from its embedded colour profile to sRGB and encoded without
+metadata. An animated output decodes the frames of an animated GIF or WebP one at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import math
 import struct
 import warnings
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from PIL import ExifTags, Image
+import imagecodecs
+from PIL import ExifTags, Image, ImageCms
 
 from core import formats
 from core.errors import CorruptImage, ImageTooLarge, UnsupportedImage
 from core.outputs import DEFAULT_OUTPUTS, OutputSpec
 
 DEFAULT_MAX_PIXELS = 100_000_000
+DEFAULT_MAX_FRAMES = 200  # the frames an animated output may keep (Settings.max_animation_frames)
+# Decoding an animation's frames one by one costs up to ~55 bytes per pixel of one frame (libwebp's
+# canvases, Pillow's frame copies; measured, README "Memory bound"), against 8 for a still image:
+# a frame kept animated counts as at least this many frames against the pixel cap...
+MIN_COUNTED_FRAMES = 8
+# ...and the animated outputs' frames (4 bytes a pixel, all held until encoded) share this part of it.
+OUTPUT_FRAMES_SHARE = 4
 # Shrink by whole factors (JPEG DCT scaling, Image.reduce) while staying at least
 # this many times the target size, then finish with LANCZOS.
 REDUCING_GAP = 3.0
 _WHITE = (255, 255, 255, 255)
 
-# Errors Pillow raises on broken data, besides its own DecompressionBombError.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, TypeError)
+# Errors Pillow raises on broken data, besides its own DecompressionBombError (RuntimeError: the
+# AVIF and HEIF plugins' word for libavif's and libheif's failures).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error, TypeError,
+                  RuntimeError)
+# The PNG layouts libspng decodes as Pillow would (8-bit RGB, RGBA, greyscale; Pillow's rawmode):
+# twice Pillow's speed on big PNGs (zlib-ng's inflate, SIMD unfiltering). The rest stays Pillow's.
+_SPNG_RAWMODES = ("RGB", "RGBA", "L")
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+# The ICC colour space each decoded mode's profile must describe for a conversion to sRGB.
+_PROFILE_SPACES = {"RGB": "RGB ", "RGBA": "RGB ", "CMYK": "CMYK"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,10 +60,13 @@ class Thumbnail:
 
 
 def render(data: bytes, specs: tuple[OutputSpec, ...] = DEFAULT_OUTPUTS,
-           max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Thumbnail]:
-    """Every output of a job, in order, from a single decode of `data`."""
+           max_pixels: int = DEFAULT_MAX_PIXELS, max_frames: int = DEFAULT_MAX_FRAMES) -> list[Thumbnail]:
+    """Every output of a job, in order, from a single decode of `data` (an animated output's
+    frames are decoded once more, one at a time)."""
     source = _decode(data, max_pixels, specs)
-    return [_encode_as(_derive(source, spec), spec) for spec in specs]
+    animated = [spec for spec in specs if spec.animated]
+    movies = _animations(data, source, animated, max_pixels, max_frames) if animated else {}
+    return [movies[spec] if spec in movies else _encode_as(_derive(source, spec), spec) for spec in specs]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +77,7 @@ class _Source:
     image: Image.Image
     stored: tuple[int, int]  # the full image's size before any reduced-scale decode
     orientation: int  # EXIF, 1 to 8
+    profile: bytes | None = None  # the embedded ICC profile, converted from on each small output
 
     @property
     def turned(self) -> bool:
@@ -129,7 +152,9 @@ def _resampled(source: _Source, size: tuple[int, int], crop: tuple[float, float]
             # reduce() by a whole factor, then LANCZOS to exactly the size.
             image = image.resize(size, Image.Resampling.LANCZOS, box=region, reducing_gap=REDUCING_GAP)
         image.load()  # a small image needs no resize: decode it here, where errors are caught
-    image = _to_output_mode(image)
+    # Colour conversion on the small image: the same colours as converting the whole image first
+    # (tests/test_colour.py), at a cost that does not grow with it.
+    image = _to_output_mode(_to_srgb(image, source.profile))
     # Outputs carry no metadata of the source (comment, ICC profile, EXIF, XMP).
     image.info = {key: value for key, value in image.info.items() if key == "transparency"}
     method = _TRANSPOSE_METHODS.get(source.orientation)
@@ -163,6 +188,63 @@ def _encode_as(image: Image.Image, spec: OutputSpec) -> Thumbnail:
     return Thumbnail(buffer.getvalue(), formats.CONTENT_TYPES[image_format], image.width, image.height)
 
 
+def _animations(data: bytes, source: _Source, specs: list[OutputSpec], max_pixels: int,
+                max_frames: int) -> dict[OutputSpec, Thumbnail]:
+    """The animated outputs of an animated GIF or WebP, every frame resampled as a still output
+    would be; empty for a still image (those outputs take its one frame). The frame cap and the
+    pixel cap, over width x height x frames of the input and of each output, are checked before a
+    frame is decoded; frames are decoded one at a time, and only their small outputs are kept."""
+    image = open_image(data, max_pixels)
+    if image.format not in formats.ANIMATED_DECODERS:
+        return {}
+    with _decode_errors():
+        if not getattr(image, "is_animated", False):  # reads the second frame's header: may raise
+            return {}
+        count: int = getattr(image, "n_frames", 1)  # reads the frames' headers, decodes no pixels
+        if count > max_frames:
+            raise ImageTooLarge(f"animation has {count} frames; the limit is {max_frames}")
+        pixels = image.width * image.height
+        if pixels * max(count, MIN_COUNTED_FRAMES) > max_pixels:
+            raise ImageTooLarge(f"animated image is {pixels} pixels x {count} frames (counted as at least "
+                                f"{MIN_COUNTED_FRAMES}); the limit is {max_pixels}")
+        made_pixels = sum(math.prod(_output_size(source, spec)) for spec in specs) * count
+        if made_pixels > max_pixels // OUTPUT_FRAMES_SHARE:
+            raise ImageTooLarge(f"animated outputs are {made_pixels} pixels over {count} frames; "
+                                f"the limit is {max_pixels // OUTPUT_FRAMES_SHARE}")
+        frames: dict[OutputSpec, list[Image.Image]] = {spec: [] for spec in specs}
+        durations = []
+        for index in range(count):
+            image.seek(index)
+            frame = dataclasses.replace(source, image=image.convert("RGBA"))
+            for spec, made in frames.items():
+                made.append(_converted_for(_derive(frame, spec), spec.format))
+            durations.append(int(image.info.get("duration") or 100))
+        loop = int(image.info.get("loop", 0))
+    return {spec: _encode_animation(made, durations, loop, spec) for spec, made in frames.items()}
+
+
+def _output_size(source: _Source, spec: OutputSpec) -> tuple[int, int]:
+    """The upright size an output of this source will have."""
+    box = (spec.width, spec.height)
+    if spec.fit == "pad":
+        return box
+    if spec.fit == "cover":
+        return box if spec.upscale else _within(box, source.upright)
+    return fit(source.upright, box, spec.upscale)
+
+
+def _encode_animation(frames: list[Image.Image], durations: list[int], loop: int, spec: OutputSpec) -> Thumbnail:
+    """The frames written as one animated GIF or WebP, with the input's timing and loop count."""
+    options: dict = {"save_all": True, "append_images": frames[1:], "duration": durations, "loop": loop}
+    if spec.format == "webp":
+        options["quality"] = spec.quality or formats.DEFAULT_QUALITY["webp"]
+    else:
+        options["disposal"] = 2  # each frame replaces the last: frames are whole, not deltas
+    buffer = io.BytesIO()
+    frames[0].save(buffer, formats.PIL_NAMES[spec.format], **options)
+    return Thumbnail(buffer.getvalue(), formats.CONTENT_TYPES[spec.format], frames[0].width, frames[0].height)
+
+
 def _converted_for(image: Image.Image, image_format: str) -> Image.Image:
     """A mode the format can write, keeping alpha where it has alpha."""
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
@@ -170,7 +252,17 @@ def _converted_for(image: Image.Image, image_format: str) -> Image.Image:
         return _flattened(image) if has_alpha else image.convert("L" if image.mode == "L" else "RGB")
     if image_format == "png":
         return image
+    if image_format == "gif":
+        return _one_bit_alpha(image) if has_alpha else image
     return image.convert("RGBA" if has_alpha else "RGB")
+
+
+def _one_bit_alpha(image: Image.Image) -> Image.Image:
+    """GIF has one transparent palette entry: pixels under half opacity become it (Pillow's GIF
+    writer makes exactly the alpha-0 pixels transparent), the rest opaque."""
+    layer = image.convert("RGBA")
+    layer.putalpha(layer.getchannel("A").point(lambda value: 255 if value >= 128 else 0))
+    return layer
 
 
 def _flattened(image: Image.Image) -> Image.Image:
@@ -211,16 +303,82 @@ def _decode(data: bytes, max_pixels: int, specs: tuple[OutputSpec, ...]) -> _Sou
     whole. Orientation is read here and applied to each small output, never to the whole image."""
     image = open_image(data, max_pixels)
     with _decode_errors():
+        pixels = _spng_decoded(image, data)
+        if pixels is not None:
+            return _Source(pixels, image.size, _png_orientation(image, data), image.info.get("icc_profile"))
         if image.format not in formats.REDUCED_SCALE_DECODERS:
             # Decode now, so that a broken stream raises here: reading a PNG's EXIF decodes
             # the whole image, and _orientation ignores errors (a corrupt PNG would otherwise
             # become a blank thumbnail). JPEGs wait, to be decoded at reduced scale.
             image.load()
-        source = _Source(image, image.size, _orientation(image))
+        source = _Source(image, image.size, _orientation(image), image.info.get("icc_profile"))
         needed = max((_needed_size(source.upright, spec) for spec in specs), key=lambda size: size[0] * size[1])
         target = (needed[1], needed[0]) if source.turned else needed
         image.draft(None, (int(target[0] * REDUCING_GAP), int(target[1] * REDUCING_GAP)))  # a no-op but for JPEG
         return dataclasses.replace(source, image=_normalise_mode(image))
+
+
+def _spng_decoded(image: Image.Image, data: bytes) -> Image.Image | None:
+    """An 8-bit RGB, RGBA or greyscale PNG without tRNS decoded by libspng (imagecodecs); None for
+    every other image, which Pillow decodes. Called after open_image has checked the size. A file
+    libspng refuses goes to Pillow too, so that the verdict on a damaged PNG stays Pillow's."""
+    tile = getattr(image, "tile", [])
+    if image.format != "PNG" or "transparency" in image.info or len(tile) != 1 or tile[0].args not in _SPNG_RAWMODES:
+        return None
+    try:
+        pixels = imagecodecs.spng_decode(data)
+    except imagecodecs.SpngError:
+        return None
+    # Shares the array's memory for L and RGBA; RGB is copied into Pillow's 4-byte pixels (README,
+    # "Memory bound": 7 bytes a pixel at the peak, under the RGBA case's 8).
+    decoded = Image.fromarray(pixels)
+    if decoded.size != image.size or decoded.mode != image.mode:
+        raise CorruptImage(f"cannot decode image: libspng read {decoded.mode} {decoded.size}")
+    return decoded
+
+
+def _png_orientation(image: Image.Image, data: bytes) -> int:
+    """A PNG's EXIF orientation without Pillow's decode: an eXIf chunk after the pixels is found
+    by its name and checked by its CRC (compressed data that happens to hold the name fails it)."""
+    if "exif" in image.info:
+        return _orientation(image)
+    start = data.find(b"eXIf")
+    while start >= 4:
+        length = struct.unpack(">I", data[start - 4:start])[0]
+        end = start + 4 + length
+        if data[end:end + 4] == struct.pack(">I", zlib.crc32(data[start:end])):
+            exif = Image.Exif()
+            try:
+                exif.load(data[start + 4:end])
+                value = exif.get(ExifTags.Base.Orientation, 1)
+            except _DECODE_ERRORS:
+                return 1  # bogus EXIF is common: as _orientation, ignore it
+            return value if isinstance(value, int) and value in _TRANSPOSE_METHODS else 1
+        start = data.find(b"eXIf", start + 1)
+    return 1
+
+
+def _to_srgb(image: Image.Image, profile: bytes | None) -> Image.Image:
+    """The image in sRGB, from its embedded ICC profile; unchanged when it has none, or one that is
+    broken or does not describe its mode (such files are common, and render as before)."""
+    space = _PROFILE_SPACES.get(image.mode)
+    if not profile or space is None:
+        return image
+    transform = _transform_to_srgb(profile, image.mode, space)
+    return image if transform is None else transform.apply(image)
+
+
+@functools.lru_cache(maxsize=16)
+def _transform_to_srgb(profile: bytes, mode: str, space: str) -> ImageCms.ImageCmsTransform | None:
+    """LittleCMS's transform from this profile to sRGB, built once per profile (a few ms each)."""
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        if source.profile.xcolor_space != space:
+            return None
+        return ImageCms.ImageCmsTransform(source, _SRGB, mode, "RGB" if mode == "CMYK" else mode,
+                                          ImageCms.Intent.RELATIVE_COLORIMETRIC)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
 
 
 @contextlib.contextmanager
@@ -269,6 +427,9 @@ def _orientation(image: Image.Image) -> int:
 def _normalise_mode(image: Image.Image) -> Image.Image:
     """Give the resampler a mode it filters well (palette and 16-bit images otherwise suffer)."""
     mode = image.mode
+    if mode in ("RGB", "L") and "transparency" in image.info:
+        # A PNG's tRNS colour: transparent wherever it appears.
+        return image.convert("RGBA" if mode == "RGB" else "LA")
     if mode in ("RGB", "RGBA", "L", "LA", "CMYK"):
         return image
     if mode in ("P", "PA"):

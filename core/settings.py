@@ -66,6 +66,8 @@ class Settings:
     thumbnailer_threads: int = 4
     max_outputs: int = 8
     max_output_side: int = 2048
+    # The frames an animated output may keep (their pixels also count against max_image_pixels).
+    max_animation_frames: int = 200
     # Priority queues; empty: derived from QUEUE_URL (name-high / name-low, or a sibling file).
     queue_url_high: str = ""
     queue_url_low: str = ""
@@ -133,6 +135,7 @@ class Settings:
             "thumbnailer_threads": _positive_int(environ, "THUMBNAILER_THREADS", cls.thumbnailer_threads),
             "max_outputs": _positive_int(environ, "MAX_OUTPUTS", cls.max_outputs),
             "max_output_side": _positive_int(environ, "MAX_OUTPUT_SIDE", cls.max_output_side),
+            "max_animation_frames": _positive_int(environ, "MAX_ANIMATION_FRAMES", cls.max_animation_frames),
             "queue_url_high": _optional(environ, "QUEUE_URL_HIGH"),
             "queue_url_low": _optional(environ, "QUEUE_URL_LOW"),
             "webhook_secret": environ.get("WEBHOOK_SECRET", "").strip(),

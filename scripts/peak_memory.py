@@ -50,10 +50,15 @@ if mode == "I;16":
     image = ramp.convert("I").point(lambda v: v * 257).convert("I;16")
 elif mode == "noise":
     image = Image.effect_noise((width, height), 64).convert("RGB")
-else:
+elif mode != "animated":
     across = Image.linear_gradient("L").rotate(90).resize((width, height))
     image = Image.merge("RGB", (ramp, across, ramp)).convert(mode)
 options = {"compression": "tiff_lzw"} if fmt == "TIFF" else {"quality": 95} if fmt == "JPEG" else {}
+if mode == "animated":  # FRAMES frames of width x height, two noise pictures in turn
+    pictures = [Image.effect_noise((width, height), 64).convert("RGB").quantize(64) for _ in range(2)]
+    frames = [pictures[index % 2] for index in range(int(sys.argv[6]))]
+    options = {"save_all": True, "append_images": frames[1:], "duration": 100, "lossless": fmt == "WEBP"}
+    image = frames[0]
 image.save(path, fmt, **options)
 """
 
@@ -71,6 +76,9 @@ OUTPUT_SETS = {
 }
 
 # name, format, mode, shape: the decoders, modes and shapes that cost the most bytes per pixel
+# Animations at the pixel cap as render() counts it: FRAMES frames of pixels / FRAMES each.
+FRAMES = 8
+ANIMATED_CASES = [("gif-animated", "GIF", "animated", "square"), ("webp-animated", "WEBP", "animated", "square")]
 CASES = [
     ("jpeg-rgb", "JPEG", "RGB", "square"),       # decoded at reduced DCT scale: cheap
     ("png-rgb", "PNG", "RGB", "square"),
@@ -79,6 +87,12 @@ CASES = [
     ("tiff-cmyk", "TIFF", "CMYK", "square"),
     ("png-rgba-tall", "PNG", "RGBA", "tall"),    # a large cover output uses a small part of it
 ]
+
+
+def animated_outputs(pixels: int) -> list[dict]:
+    """An animated GIF and WebP output, square, together at the quarter of the cap they may use."""
+    side = int((pixels / 4 / FRAMES / 2) ** 0.5)
+    return [{"format": name, "size": [side, side], "fit": "pad", "animated": True} for name in ("gif", "webp")]
 
 
 def dimensions(megapixels: int, shape: str) -> tuple[int, int]:
@@ -99,10 +113,12 @@ def peak_rss_mib(args: list[str]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--megapixels", type=int, nargs="+", default=[25, 100])
-    parser.add_argument("--outputs", nargs="+", choices=sorted(OUTPUT_SETS), default=["default"],
-                        help="the sets of outputs to render each case to (default: default)")
+    parser.add_argument("--outputs", nargs="+", choices=sorted([*OUTPUT_SETS, "animated"]), default=["default"],
+                        help="the sets of outputs to render each case to (default: default); `animated` "
+                             "renders animated GIF and WebP inputs to animated outputs instead")
     args = parser.parse_args(argv)
-    output_sets = {name: OUTPUT_SETS[name] for name in args.outputs}
+    output_sets = {name: OUTPUT_SETS[name] for name in args.outputs if name in OUTPUT_SETS}
+    cases = (CASES if output_sets else []) + (ANIMATED_CASES if "animated" in args.outputs else [])
     results = []
     with tempfile.TemporaryDirectory(prefix="thumbnails-memory-") as folder:
         sample = Path(folder) / "tiny.png"
@@ -110,14 +126,18 @@ def main(argv: list[str] | None = None) -> int:
         baseline = peak_rss_mib(["-c", CHILD, str(sample), "baseline"])
         results.append({"case": "python + Pillow, no render", "peak_rss_mib": round(baseline)})
         for megapixels in args.megapixels:
-            for name, fmt, mode, shape in CASES:
-                width, height = dimensions(megapixels, shape)
+            for name, fmt, mode, shape in cases:
+                animated = mode == "animated"
+                width, height = dimensions(megapixels // FRAMES if animated else megapixels, shape)
+                pixels = width * height * (FRAMES if animated else 1)  # as the pixel cap counts them
                 path = Path(folder) / f"{name}-{megapixels}.{fmt.lower()}"
-                subprocess.run([sys.executable, "-c", MAKE, str(path), fmt, mode, str(width), str(height)], check=True)
-                for outputs, specs in output_sets.items():
-                    peak = peak_rss_mib(["-c", CHILD, str(path), str(width * height), json.dumps(specs)])
-                    above = (peak - baseline) * 2**20 / (width * height)
-                    results.append({"case": f"{name} {width}x{height}", "outputs": outputs, "pixels": width * height,
+                subprocess.run([sys.executable, "-c", MAKE, str(path), fmt, mode, str(width), str(height), str(FRAMES)],
+                               check=True)
+                sets = {"animated": animated_outputs(pixels)} if animated else output_sets
+                for outputs, specs in sets.items():
+                    peak = peak_rss_mib(["-c", CHILD, str(path), str(pixels), json.dumps(specs)])
+                    above = (peak - baseline) * 2**20 / pixels
+                    results.append({"case": f"{name} {width}x{height}", "outputs": outputs, "pixels": pixels,
                                     "input_mib": round(path.stat().st_size / 2**20, 1), "peak_rss_mib": round(peak),
                                     "bytes_per_pixel_above_baseline": round(above, 2)})
                 path.unlink()

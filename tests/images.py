@@ -41,6 +41,23 @@ def jpeg(width: int = 400, height: int = 200, orientation: int | None = None, mo
     return encode(two_halves(width, height, mode), "JPEG", **options)
 
 
+def heic(width: int = 400, height: int = 200, image: Image.Image | None = None) -> bytes:
+    """An iPhone-style HEIC (pillow-heif registers its writer with core.formats' import)."""
+    import core.formats  # noqa: F401  (registers HEIF with Pillow)
+
+    return encode(image or two_halves(width, height), "HEIF", quality=90)
+
+
+def avif(width: int = 400, height: int = 200, image: Image.Image | None = None) -> bytes:
+    return encode(image or two_halves(width, height), "AVIF", quality=90)
+
+
+def mpo(width: int = 400, height: int = 200) -> bytes:
+    """A camera's two-image MPO: red|blue first, then a plain green image."""
+    second = Image.new("RGB", (width, height), (0, 200, 0))
+    return encode(two_halves(width, height), "MPO", save_all=True, append_images=[second])
+
+
 def png_with_alpha(width: int = 300, height: int = 150) -> bytes:
     image = two_halves(width, height, "RGBA")
     image.putalpha(Image.linear_gradient("L").resize((width, height)))
@@ -79,3 +96,41 @@ def decode(data: bytes) -> Image.Image:
 
 def colour_distance(a, b) -> float:
     return sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) ** 0.5
+
+
+# Display P3's primaries adapted to D50 (the ICC connection space), as Apple's profile has them.
+P3_COLORANTS = ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))
+_D50 = (0.9642, 1.0, 0.8249)
+
+
+def wide_gamut_profile(gamma: float = 2.2) -> bytes:
+    """A small ICC v2 display profile with Display P3's primaries and a plain gamma curve: a wide
+    gamut input's colours, made here rather than shipped (LittleCMS reads it like any other)."""
+
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(values) -> bytes:
+        return b"XYZ \0\0\0\0" + b"".join(s15(value) for value in values)
+
+    text = b"wide gamut test profile\0"
+    tags = {
+        b"desc": b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text + b"\0" * (4 + 4 + 2 + 1 + 67),
+        b"wtpt": xyz(_D50),
+        b"rXYZ": xyz(P3_COLORANTS[0]), b"gXYZ": xyz(P3_COLORANTS[1]), b"bXYZ": xyz(P3_COLORANTS[2]),
+        b"rTRC": b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0",
+        b"cprt": b"text\0\0\0\0" + b"no copyright, test data\0",
+    }
+    tags[b"gTRC"] = tags[b"bTRC"] = tags[b"rTRC"]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for signature, data in tags.items():
+        data += b"\0" * (-len(data) % 4)
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    size = offset + len(body)
+    header = (struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
+              + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + b"acsp" + b"\0" * 24 + struct.pack(">I", 0)
+              + b"".join(s15(value) for value in _D50) + b"\0" * 48)
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body

@@ -51,10 +51,10 @@ class TestHeartbeat:
         real_render = worker_module.render
         steal_attempt_over = threading.Event()
 
-        def slow_render(data, specs, max_pixels):
+        def slow_render(data, specs, max_pixels, max_frames):
             rendering.set()
             steal_attempt_over.wait(30)  # longer than a timeout: without the heartbeat it would be redelivered
-            return real_render(data, specs, max_pixels)
+            return real_render(data, specs, max_pixels, max_frames)
 
         monkeypatch.setattr(worker_module, "render", slow_render)
         [message] = backends.queue.receive(wait_seconds=5)

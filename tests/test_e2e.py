@@ -74,6 +74,9 @@ CASES = {
     "exif-rotated": (lambda: images.jpeg(400, 200, orientation=6), "phone.jpg", (50, 100), "image/jpeg", "RGB"),
     "cmyk-jpeg": (lambda: images.jpeg(400, 200, mode="CMYK"), "print.jpg", (100, 50), "image/jpeg", "RGB"),
     "palette-gif": (lambda: images.palette_gif(250, 125), "anim.gif", (100, 50), "image/jpeg", "RGB"),
+    "heic": (lambda: images.heic(400, 200), "IMG_0001.HEIC", (100, 50), "image/jpeg", "RGB"),
+    "avif": (lambda: images.avif(400, 200), "photo.avif", (100, 50), "image/jpeg", "RGB"),
+    "mpo": (lambda: images.mpo(400, 200), "stereo.mpo", (100, 50), "image/jpeg", "RGB"),
 }
 
 

@@ -19,7 +19,7 @@ def test_every_output_format_is_named_in_every_table():
     written = set(formats.OUTPUT_FORMATS) - {formats.AUTO}
     for table in (formats.PIL_NAMES, formats.CONTENT_TYPES, formats.EXTENSIONS):
         assert set(table) == written
-    assert set(formats.DEFAULT_QUALITY) | {"png"} == written
+    assert set(formats.DEFAULT_QUALITY) | {"png", "gif"} == written
 
 
 def test_avif_is_offered_only_where_pillow_writes_it():

@@ -1,7 +1,8 @@
 """Fuzzing the decode/render path: whatever the bytes, render() returns the thumbnails or raises
 a RenderError (which fails the job with a code) - never another exception, which would leave the
 job to be retried until MAX_RECEIVES. Every example is rendered as the default output and as
-every other kind a job can ask for (cover, pad with a background, WebP, AVIF where supported).
+every other kind a job can ask for (cover, pad with a background, WebP, AVIF where supported,
+GIF, and animated GIF and WebP).
 
 Bounded for CI: FUZZ_EXAMPLES (default 200) examples per test, no deadline. Run longer with
 FUZZ_EXAMPLES=20000 scripts/test.sh tests/test_fuzz.py
@@ -34,6 +35,9 @@ SPECS = (
     OutputSpec(80, 60, "jpeg", "pad", quality=70, background="#336699"),
     OutputSpec(50, 50, "webp", "pad", background="transparent"),
     *((OutputSpec(40, 30, "avif", "cover"),) if "avif" in formats.supported_formats() else ()),
+    OutputSpec(40, 40, "gif", "pad"),
+    OutputSpec(40, 40, "gif", animated=True),
+    OutputSpec(30, 30, "webp", "cover", animated=True),
 )
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
@@ -44,7 +48,13 @@ def _seeds() -> list[bytes]:
     seeds = [images.encode(small, fmt) for fmt in ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")]
     seeds += [images.jpeg(48, 32, orientation=6), images.png_with_alpha(48, 32), images.palette_gif(40, 40),
               images.encode(small.convert("CMYK"), "TIFF"), images.encode(small, "JPEG", progressive=True),
-              images.encode(small.convert("LA"), "PNG"), images.encode(small.convert("1"), "BMP")]
+              images.encode(small.convert("LA"), "PNG"), images.encode(small.convert("1"), "BMP"),
+              images.heic(48, 32), images.mpo(48, 32), images.encode(small, "PNG", transparency=images.RED),
+              images.encode(small, "JPEG", icc_profile=images.wide_gamut_profile()),
+              *(images.encode(small, fmt, save_all=True, append_images=[small.rotate(180)], duration=40)
+                for fmt in ("GIF", "WEBP"))]
+    if "avif" in formats.supported_formats():
+        seeds.append(images.avif(48, 32))
     hostile = [path.read_bytes() for path in sorted(CORPUS.iterdir()) if path.suffix != ".py"]
     return seeds + [data for data in hostile if data]
 

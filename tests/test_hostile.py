@@ -266,9 +266,9 @@ def test_6_outputs_are_not_upscaled_and_identical_ones_are_rendered_once(
     job_id = post(local_client, small.getvalue(), output=json.dumps(asked)).get_json()["id"]
     calls = []
 
-    def counting(data, specs, max_pixels):
+    def counting(data, specs, max_pixels, max_frames):
         calls.append(specs)
-        return render(data, specs, max_pixels)
+        return render(data, specs, max_pixels, max_frames)
 
     monkeypatch.setattr(worker, "render", counting)
     Worker(local_backends, local_settings).work(burst=True)

@@ -42,3 +42,14 @@ def test_peak_memory_per_pixel_stays_within_the_documented_bound():
     assert sorted(case["outputs"] for case in cases) == ["default"] * INPUTS + ["every-kind"] * INPUTS
     for case in cases:
         assert case["bytes_per_pixel_above_baseline"] <= documented_bytes_per_pixel(case) + SLACK, case
+
+
+def test_animated_outputs_stay_within_the_same_bound():
+    """An animation at the pixel cap as render() counts it (8 frames of an eighth of the cap each),
+    GIF and WebP, to an animated GIF and WebP output together at their quarter of it."""
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "peak_memory.py"), "--megapixels", "8",
+                          "--outputs", "animated"], capture_output=True, text=True, timeout=300, check=True)
+    cases = [case for case in json.loads(run.stdout) if "bytes_per_pixel_above_baseline" in case]
+    assert [case["case"].split()[0] for case in cases] == ["gif-animated", "webp-animated"]
+    for case in cases:
+        assert case["bytes_per_pixel_above_baseline"] <= DOCUMENTED_BYTES_PER_PIXEL + SLACK, case

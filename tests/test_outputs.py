@@ -3,6 +3,7 @@
 import io
 import json
 
+import imagecodecs
 import pytest
 from PIL import Image, ImageFile
 
@@ -46,21 +47,28 @@ def test_each_format_and_fit(image_format, fit, source):
         else:
             assert image.size == (spec.width, spec.height)
         if image_format != "jpeg" and (source == "alpha" or fit == "pad"):
-            assert "A" in image.mode, "transparency must be kept"
-            assert image.getextrema()[-1][0] < 255
+            # GIF keeps it as one transparent palette entry.
+            assert "A" in image.mode or "transparency" in image.info, "transparency must be kept"
+            assert image.convert("RGBA").getextrema()[-1][0] < 255
 
 
 @pytest.mark.parametrize("source", ["JPEG", "PNG"])
 def test_the_source_is_decoded_once_for_many_outputs(monkeypatch, source):
-    decodes = []  # one entry per decoder Pillow runs
+    decodes = []  # one entry per decoder Pillow or libspng runs
     real = ImageFile.ImageFile.load
+    real_spng = imagecodecs.spng_decode
 
     def counting(self):
         if self.tile:  # tiles left means pixels are about to be decoded
             decodes.append(self.size)
         return real(self)
 
+    def counting_spng(data):
+        decodes.append(len(data))
+        return real_spng(data)
+
     monkeypatch.setattr(ImageFile.ImageFile, "load", counting)
+    monkeypatch.setattr(imagecodecs, "spng_decode", counting_spng)
     data = images.jpeg(800, 600) if source == "JPEG" else images.encode(images.two_halves(800, 600), "PNG")
     made = render(data, (OutputSpec(100, 100), OutputSpec(400, 400, "png", "cover"), OutputSpec(50, 50, "webp", "pad")))
     assert len(made) == 3 and len(decodes) == 1
@@ -87,7 +95,7 @@ def post(client, query: str = "", **fields):
 
 
 @pytest.mark.parametrize("fields, query, field", [
-    ({"output": '[{"format": "gif"}]'}, "", "output[0].format"),
+    ({"output": '[{"format": "tiff"}]'}, "", "output[0].format"),
     ({"output": '[{"size": "0,100"}]'}, "", "output[0].size"),
     ({"output": '[{"size": "100,5000"}]'}, "", "output[0].size"),
     ({"output": json.dumps([{"size": "10,10"}] * 9)}, "", "output"),
@@ -96,6 +104,8 @@ def post(client, query: str = "", **fields):
     ({"output": '[{"quality": 0, "format": "webp"}]'}, "", "output[0].quality"),
     ({}, "?format=bmp", "format"),
     ({}, "?size=0x10", "size"),
+    ({}, "?format=gif&animated=yes", "animated"),
+    ({"output": '[{"format": "jpeg", "animated": true}]'}, "", "output[0].animated"),
     ({}, "?priority=urgent", "priority"),
     ({"callback_url": "ftp://example.com/hook"}, "", "callback_url"),
 ])
@@ -131,6 +141,19 @@ def test_outputs_by_json_part_are_made_and_served(client, backends, settings):
     assert client.delete(f"/jobs/{job['id']}").status_code == 204
     with pytest.raises(core.NotFound):
         backends.jobs.load_output(job["id"], 2)
+
+
+def test_an_animated_gif_stays_animated_by_query_shorthand(client, backends, settings):
+    frames = [Image.new("RGB", (200, 100), colour) for colour in ((230, 20, 20), (20, 20, 230))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    data = {"image": (io.BytesIO(buffer.getvalue()), "moving.gif")}
+    response = client.post("/jobs?format=webp&animated=true", data=data, content_type="multipart/form-data")
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["outputs"][0]["animated"] is True
+    Worker(backends, settings).work(burst=True)
+    image = decode(client.get(f"/jobs/{response.get_json()['id']}/outputs/0").data)
+    assert (image.format, image.size, image.n_frames) == ("WEBP", (100, 50), 2)
 
 
 def test_outputs_by_query_shorthand(client, backends, settings):

@@ -8,6 +8,7 @@ import io
 import math
 import random
 
+import imagecodecs
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageFile, ImageOps, ImageStat
 
@@ -53,9 +54,17 @@ def sharp_edged(width: int, height: int) -> Image.Image:
 
 @pytest.fixture
 def decodes(monkeypatch):
-    """The sizes at which images were decoded, one entry per decoder Pillow created."""
+    """The sizes at which images were decoded, one entry per decoder Pillow or libspng ran."""
     sizes: list[tuple[int, int]] = []
     original = ImageFile.ImageFile.load
+    spng_decode = imagecodecs.spng_decode
+
+    def spng(data):
+        pixels = spng_decode(data)
+        sizes.append((pixels.shape[1], pixels.shape[0]))
+        return pixels
+
+    monkeypatch.setattr(imagecodecs, "spng_decode", spng)
 
     def load(self):
         if self.tile:  # tiles left means pixels are about to be decoded

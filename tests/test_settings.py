@@ -38,6 +38,7 @@ def test_explicit_arguments_beat_the_environment():
     (dict(BASE, QUEUE_URL="jobs"), "QUEUE_URL"),
     (dict(BASE, MAX_UPLOAD_BYTES="lots"), "MAX_UPLOAD_BYTES"),
     (dict(BASE, MAX_IMAGE_PIXELS="-1"), "MAX_IMAGE_PIXELS"),
+    (dict(BASE, MAX_ANIMATION_FRAMES="0"), "MAX_ANIMATION_FRAMES"),
     (dict(BASE, S3_ADDRESSING_STYLE="sideways"), "S3_ADDRESSING_STYLE"),
     (dict(BASE, THUMBNAILER_PROCESSES="0"), "THUMBNAILER_PROCESSES"),
     (dict(BASE, THUMBNAILER_THREADS="many"), "THUMBNAILER_THREADS"),

@@ -142,11 +142,11 @@ class TestWorkerEdges:
         job = submit_directly(backends, images.jpeg())
         real_render = worker_module.render
 
-        def render_then_owner_cancels(data, specs, max_pixels):
+        def render_then_owner_cancels(data, specs, max_pixels, max_frames):
             cancelled = backends.jobs.load(job.id)
             cancelled.cancel()
             backends.jobs.save(cancelled)
-            return real_render(data, specs, max_pixels)
+            return real_render(data, specs, max_pixels, max_frames)
 
         monkeypatch.setattr(worker_module, "render", render_then_owner_cancels)
         run_worker(backends, settings)

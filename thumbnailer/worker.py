@@ -97,6 +97,7 @@ class Worker:
         self.visibility_timeout_seconds = settings.visibility_timeout_seconds
         self.hint_max_age_seconds = settings.reconcile_after_seconds / HINT_TRUSTED_PART_OF_RECONCILE_AFTER
         self.max_image_pixels = settings.max_image_pixels
+        self.max_animation_frames = settings.max_animation_frames
         self.threads = settings.thumbnailer_threads
         self.max_upload_bytes = settings.max_upload_bytes
         self.fetcher = Fetcher(settings.max_upload_bytes, settings.source_timeout_seconds,
@@ -347,7 +348,8 @@ class Worker:
         try:
             with self._render_lock:
                 started = time.perf_counter()
-                rendered = dict(zip(distinct, render(data, distinct, self.max_image_pixels), strict=True))
+                outputs = render(data, distinct, self.max_image_pixels, self.max_animation_frames)
+                rendered = dict(zip(distinct, outputs, strict=True))
                 render_seconds = time.perf_counter() - started
         except RenderError as error:
             # A fetched source that is no image says so in the words a program can match.
