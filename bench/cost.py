@@ -1,0 +1,399 @@
+#!/usr/bin/env python3
+"""Cost per job: where the CPU goes, how many S3/SQS requests a job makes and what a million
+jobs cost in requests at AWS's prices, side by side with imgproxy; and the pinned-core figure.
+
+    .venv/bin/python bench/cost.py                                  # cost, both backends
+    .venv/bin/python bench/cost.py --imgproxy-url http://127.0.0.1:32080   # and imgproxy beside
+    .venv/bin/python bench/cost.py --phases pinned --jobs 300       # thumbnailer alone on core 1
+
+Phases (--phases):
+  cost     per input and backend (--backends embedded,servers), a throughput run like
+           bench/e2e.py's (M jobs from C clients, N thumbnailers, api with 2 gevent workers,
+           as `thumbnails serve -w N`): completed/s, and CPU ms per job by component (api,
+           thumbnailers, the render within them, object store and queue servers, the clients).
+           Render CPU is measured by render-only processes on the same image right after (CPU
+           time per render); the thumbnailers' histogram thumbnails_render_seconds is shown
+           beside it (wall time, so it includes waiting for a core). Requests per job by
+           operation from thumbnails_storage_requests_total on the api's /metrics and the
+           thumbnailers' THUMBNAILER_METRICS_PORT, read before and after (the scrape's own queue
+           depth requests subtracted), and their price per million jobs.
+  imgproxy with --imgproxy-url: before our runs of each input, the same image as a 100x100 q85
+           thumbnail from imgproxy (IMGPROXY_LOCAL_FILESYSTEM_ROOT = the corpus), C clients,
+           no result cache: requests/s and, if its process is on this machine, CPU ms per
+           request. Ratios: our completed/s ÷ imgproxy's requests/s.
+  pinned   MinIO, ElasticMQ, the api and this process on core 0 (taskset), one thumbnailer
+           process on core 1; the thumbnailer is stopped (SIGSTOP) while M jobs are queued,
+           then the clock starts and it is continued: drained jobs/s ÷ render-only/s of one
+           process on core 1, and the CPU per job outside rendering ÷ render CPU.
+
+MinIO and ElasticMQ are the benchmark's own (scripts/services.sh on free ports, data in a
+temporary folder, stopped afterwards), so their CPU is this run's alone; --shared-servers uses
+the running ones (localhost.env) instead, whose CPU includes anyone else's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psutil
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import corpus  # noqa: E402
+from e2e import INPUTS, finish_times, render_only, submit_all, wait_complete  # noqa: E402
+from stack import CpuMeter, PrivateServers, Stack, cpu_seconds, session  # noqa: E402
+
+from processes.ports import free_port  # noqa: E402
+from processes.waiting import wait_for_http  # noqa: E402
+
+# AWS's published request prices (us-east-1, read 2026-11): https://aws.amazon.com/s3/pricing/
+# (Requests & data retrievals, S3 Standard) and https://aws.amazon.com/sqs/pricing/ (standard
+# queue, after the first million a month free; each 64 KB chunk of a payload is one request).
+S3_PRICING_URL = "https://aws.amazon.com/s3/pricing/"
+SQS_PRICING_URL = "https://aws.amazon.com/sqs/pricing/"
+S3_PUT_TIER_USD_PER_1000 = 0.005  # PUT, COPY, POST, LIST
+S3_GET_TIER_USD_PER_1000 = 0.0004  # GET, SELECT and all other requests
+S3_FREE_OPERATIONS = {"DeleteObject", "DeleteObjects"}  # "DELETE and CANCEL requests are free"
+S3_PUT_TIER = {"PutObject", "CopyObject", "PostObject", "ListObjects", "ListObjectsV2", "CreateMultipartUpload",
+               "UploadPart", "UploadPartCopy", "CompleteMultipartUpload", "CreateBucket",
+               "PutBucketLifecycleConfiguration"}
+SQS_USD_PER_MILLION = 0.40
+SQS_CHUNK_BYTES = 64 * 1024  # our messages are far smaller: one request each
+JOBS_PRICED = 1_000_000
+REQUESTS_METRIC = "thumbnails_storage_requests_total"
+RENDER_METRIC = "thumbnails_render_seconds"
+IMGPROXY_OPTIONS = "rs:fit:100:100/q:85"
+RENDER_SECONDS = 6.0
+PIN_SERVICES, PIN_THUMBNAILER = "0", "1"
+
+
+def scrape(url: str, http: requests.Session) -> dict[str, float]:
+    """The samples this benchmark reads, by 'name{label,...}'."""
+    text = http.get(url, timeout=30).text
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == REQUESTS_METRIC:
+                key = f"{sample.labels['service']}:{sample.labels['operation']}"
+                values[key] = values.get(key, 0.0) + sample.value
+            elif sample.name in (f"{RENDER_METRIC}_sum", f"{RENDER_METRIC}_count"):
+                values[sample.name] = values.get(sample.name, 0.0) + sample.value
+    return values
+
+
+def difference(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {key: after[key] - before.get(key, 0.0) for key in after if after[key] - before.get(key, 0.0)}
+
+
+class Counters:
+    """The api's and the thumbnailers' metrics around a run; the api's /metrics asks the queue
+    for its depth, so one scrape's own requests are measured and taken off."""
+
+    def __init__(self, stack: Stack, metrics_port: int):
+        self.http = session()
+        self.urls = {"api": f"{stack.url}/metrics", "thumbnailers": f"http://127.0.0.1:{metrics_port}/metrics"}
+
+    def read(self) -> dict[str, dict[str, float]]:
+        return {part: scrape(url, self.http) for part, url in self.urls.items()}
+
+    def start(self) -> None:
+        first = self.read()
+        self.before = self.read()
+        self.per_scrape = difference(self.before["api"], first["api"])
+
+    def stop(self) -> dict[str, dict[str, float]]:
+        after = self.read()
+        result = {part: difference(after[part], self.before[part]) for part in after}
+        result["api"] = {key: value - self.per_scrape.get(key, 0.0) for key, value in result["api"].items()}
+        return result
+
+
+def requests_per_job(counted: dict[str, dict[str, float]], jobs: int) -> dict[str, float]:
+    """'service:operation' -> requests per job, api and thumbnailers together."""
+    total: dict[str, float] = {}
+    for part in ("api", "thumbnailers"):
+        for key, value in counted[part].items():
+            if ":" in key:
+                total[key] = total.get(key, 0.0) + value / jobs
+    return dict(sorted(total.items()))
+
+
+def usd_per_million(per_job: dict[str, float]) -> dict[str, float]:
+    """What JOBS_PRICED jobs cost in requests, by service."""
+    s3 = sqs = 0.0
+    for key, count in per_job.items():
+        service, operation = key.split(":", 1)
+        if service == "sqs":
+            sqs += count * SQS_USD_PER_MILLION / 1e6
+        elif operation not in S3_FREE_OPERATIONS:
+            s3 += count * (S3_PUT_TIER_USD_PER_1000 if operation in S3_PUT_TIER else S3_GET_TIER_USD_PER_1000) / 1000
+    return {"s3": s3 * JOBS_PRICED, "sqs": sqs * JOBS_PRICED}
+
+
+@contextlib.contextmanager
+def servers_for(backend: str, args, cpus: str | None = None):
+    """(environ for the Stack, server processes for the CpuMeter) for a backend."""
+    if backend == "embedded":
+        yield {}, {}
+    elif args.shared_servers:
+        yield {}, None
+    else:
+        with PrivateServers(free_port(), free_port(), cpus) as private, patched_environ(private.environ()):
+            yield private.environ(), private.processes()
+
+
+@contextlib.contextmanager
+def patched_environ(values: dict[str, str]):
+    """This process's boto3 clients (set-up, polling, clean-up) talk to the same servers."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def cost(label: str, backend: str, args) -> dict:
+    """One throughput run as bench/e2e.py's, with requests counted; then render-only."""
+    data = (args.corpus / INPUTS[label]).read_bytes()
+    metrics_port = free_port()
+    with servers_for(backend, args) as (environ, server_processes), \
+            Stack(f"cost-{label}", thumbnailers=args.thumbnailers, embedded=backend == "embedded", logs=args.logs,
+                  environ={**environ, "THUMBNAILER_METRICS_PORT": str(metrics_port)}) as stack:
+        wait_for_http(f"http://127.0.0.1:{metrics_port}/metrics", 30)
+        warm_up(stack, data, label, args)
+        counters = Counters(stack, metrics_port)
+        counters.start()
+        meter = CpuMeter(stack, server_processes)
+        meter.start()
+        started = time.time()
+        submitted = submit_all(stack.url, data, INPUTS[label], args.jobs, args.clients)
+        wait_complete(stack, timeout=args.timeout)
+        cpu = meter.stop()
+        counted = counters.stop()
+        finished = finish_times(stack, [job_id for job_id, _, _ in submitted])
+    jobs = len(submitted)
+    rate, render_cpu_ms = render_only(data, 1, args.render_seconds)
+    per_job = {part: seconds * 1000 / jobs for part, seconds in cpu.items() if part != "wall"}
+    thumbnailer_metrics = counted["thumbnailers"]
+    histogram_ms = thumbnailer_metrics.get(f"{RENDER_METRIC}_sum", 0) * 1000 / max(
+        thumbnailer_metrics.get(f"{RENDER_METRIC}_count", 0), 1)
+    kinds = requests_per_job(counted, jobs)
+    return {"input": label, "backend": backend, "jobs": jobs, "clients": args.clients,
+            "thumbnailers": args.thumbnailers, "completed_per_s": jobs / (max(finished.values()) - started),
+            "cpu_ms_per_job": per_job, "render_cpu_ms": render_cpu_ms, "render_histogram_ms": histogram_ms,
+            "render_only_per_s": rate, "requests_per_job": kinds, "usd_per_million_jobs": usd_per_million(kinds)}
+
+
+def warm_up(stack: Stack, data: bytes, label: str, args) -> None:
+    """Jobs done before anything is counted: a fresh JVM (ElasticMQ) interprets its code before
+    the JIT compiles it, and costs several times as much per request meanwhile."""
+    if args.warmup:
+        submit_all(stack.url, data, INPUTS[label], args.warmup, args.clients)
+        wait_complete(stack, timeout=args.timeout)
+
+
+def listening_process(url: str) -> psutil.Process | None:
+    """The process listening on the URL's port on this machine, if any (imgproxy's)."""
+    parsed = urlparse(url)
+    if parsed.hostname not in ("127.0.0.1", "localhost"):
+        return None
+    port = parsed.port or 80
+    for connection in psutil.net_connections("tcp"):
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port and connection.pid:
+            return psutil.Process(connection.pid)
+    return None
+
+
+def imgproxy(label: str, args) -> dict:
+    """Requests/s of imgproxy making the same thumbnail from a local file, C clients."""
+    url = f"{args.imgproxy_url.rstrip('/')}/insecure/{IMGPROXY_OPTIONS}/plain/local:///{INPUTS[label]}@jpg"
+    sessions = [requests.Session() for _ in range(args.clients)]
+
+    def fetch(number: int) -> None:
+        response = sessions[number % args.clients].get(url, timeout=120)
+        if response.status_code != 200 or response.headers.get("Content-Type") != "image/jpeg":
+            raise RuntimeError(f"imgproxy answered {response.status_code} {response.text[:200]!r} for {url}")
+
+    with ThreadPoolExecutor(args.clients) as pool:
+        list(pool.map(fetch, range(args.clients * 2)))  # warm
+        process = listening_process(args.imgproxy_url)
+        cpu_before = cpu_seconds([process]) if process else 0.0
+        clients_before, started = time.process_time(), time.perf_counter()
+        list(pool.map(fetch, range(args.imgproxy_requests)))
+        elapsed = time.perf_counter() - started
+    server_ms = (cpu_seconds([process]) - cpu_before) * 1000 / args.imgproxy_requests if process else None
+    return {"input": label, "requests": args.imgproxy_requests, "clients": args.clients,
+            "requests_per_s": args.imgproxy_requests / elapsed, "cpu_ms_per_request": server_ms,
+            "client_cpu_ms_per_request": (time.process_time() - clients_before) * 1000 / args.imgproxy_requests}
+
+
+@contextlib.contextmanager
+def pinned_here(cpus: str):
+    """This process (and threads it starts from now on) on these CPUs, for the block."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {int(cpu) for cpu in cpus.split(",")})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def pinned(label: str, backend: str, args) -> dict:
+    """One thumbnailer alone on core 1 drains a backlog queued while it was stopped."""
+    data = (args.corpus / INPUTS[label]).read_bytes()
+    with pinned_here(PIN_SERVICES), servers_for(backend, args, PIN_SERVICES) as (environ, server_processes), \
+            Stack(f"pin-{label}", thumbnailers=1, embedded=backend == "embedded", environ=environ, logs=args.logs,
+                  api_cpus=PIN_SERVICES, thumbnailer_cpus=PIN_THUMBNAILER) as stack:
+        assert stack.workers is not None
+        warm_up(stack, data, label, args)
+        worker = psutil.Process(stack.workers.pid)
+        worker.send_signal(signal.SIGSTOP)
+        try:
+            submit_meter = CpuMeter(stack, server_processes)
+            submit_meter.start()
+            submitted = submit_all(stack.url, data, INPUTS[label], args.jobs, args.clients)
+            submit_cpu = submit_meter.stop()
+            time.sleep(1.0)  # the api's writes settle: the drain's CPU is the drain's
+            drain_meter = CpuMeter(stack, server_processes)
+            drain_meter.start()
+            started = time.time()
+        finally:
+            worker.send_signal(signal.SIGCONT)
+        wait_complete(stack, timeout=args.timeout)
+        drain_cpu = drain_meter.stop()
+        finished = finish_times(stack, [job_id for job_id, _, _ in submitted])
+    jobs = len(submitted)
+    drained = jobs / (max(finished.values()) - started)
+    rate, render_cpu_ms = render_only(data, 1, args.render_seconds, PIN_THUMBNAILER)
+    per_job = {f"{phase} {part}": seconds * 1000 / jobs
+               for phase, cpu in (("submit", submit_cpu), ("drain", drain_cpu))
+               for part, seconds in cpu.items() if part != "wall"}
+    outside = sum(value for key, value in per_job.items() if "bench clients" not in key) - render_cpu_ms
+    return {"input": label, "backend": backend, "jobs": jobs, "drained_per_s": drained, "render_only_per_s": rate,
+            "ratio": drained / rate, "target": {"12mp": 0.85, "1080p": 0.7}.get(label),
+            "render_cpu_ms": render_cpu_ms, "cpu_ms_per_job": per_job, "outside_render_cpu_ms": outside,
+            "outside_to_render": outside / render_cpu_ms}
+
+
+def report(results: dict) -> None:
+    if results.get("cost"):
+        print("\nCPU ms per job by component (render: render-only CPU per render, measured right after; "
+              "beyond render = thumbnailers - render)\n")
+        print("| input | backend | completed/s | api | thumbnailers | render | thumbnailer beyond render | "
+              "object store | queue | clients | total | outside render ÷ render | render histogram ms (wall) |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in results["cost"]:
+            cpu = r["cpu_ms_per_job"]
+            store, queue = cpu.get("minio", 0.0), cpu.get("elasticmq", 0.0)
+            total = cpu["api"] + cpu["thumbnailers"] + store + queue + cpu["bench clients"]
+            outside = total - cpu["bench clients"] - r["render_cpu_ms"]
+            print(f"| {r['input']} | {r['backend']} | {r['completed_per_s']:.1f} | {cpu['api']:.1f} | "
+                  f"{cpu['thumbnailers']:.1f} | {r['render_cpu_ms']:.1f} | "
+                  f"{cpu['thumbnailers'] - r['render_cpu_ms']:.1f} | "
+                  f"{store:.1f} | {queue:.1f} | {cpu['bench clients']:.1f} | {total:.1f} | "
+                  f"{outside / r['render_cpu_ms']:.2f} | {r['render_histogram_ms']:.1f} |")
+        served = [r for r in results["cost"] if r["requests_per_job"]]
+        if served:
+            print(f"\nS3 and SQS requests per job, and per {JOBS_PRICED:,} jobs at AWS's prices ({S3_PRICING_URL}, "
+                  f"{SQS_PRICING_URL})\n")
+            kinds = sorted({key for r in served for key in r["requests_per_job"]})
+            print("| input | " + " | ".join(kinds) + " | S3 total | SQS total | S3 $ | SQS $ | $ per million jobs |")
+            print("|---|" + "---:|" * (len(kinds) + 5))
+            for r in served:
+                per_job, usd = r["requests_per_job"], r["usd_per_million_jobs"]
+                s3 = sum(v for k, v in per_job.items() if k.startswith("s3:"))
+                sqs = sum(v for k, v in per_job.items() if k.startswith("sqs:"))
+                print(f"| {r['input']} | " + " | ".join(f"{per_job.get(k, 0.0):.2f}" for k in kinds)
+                      + f" | {s3:.2f} | {sqs:.2f} | {usd['s3']:.2f} | {usd['sqs']:.2f} | "
+                      f"{usd['s3'] + usd['sqs']:.2f} |")
+    if results.get("imgproxy"):
+        ours = {(r["input"], r["backend"]): r["completed_per_s"] for r in results.get("cost", [])}
+        print("\n| input | imgproxy req/s | imgproxy CPU ms/req | ours embedded completed/s | ratio | "
+              "ours MinIO+ElasticMQ completed/s | ratio |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for r in results["imgproxy"]:
+            cells = []
+            for backend in ("embedded", "servers"):
+                value = ours.get((r["input"], backend))
+                cells += ["—", "—"] if value is None else [f"{value:.1f}", f"{value / r['requests_per_s']:.2f}"]
+            server = "—" if r["cpu_ms_per_request"] is None else f"{r['cpu_ms_per_request']:.1f}"
+            print(f"| {r['input']} | {r['requests_per_s']:.1f} | {server} | " + " | ".join(cells) + " |")
+    if results.get("pinned"):
+        print("\nPinned: services + api on core 0, one thumbnailer on core 1, backlog queued first\n")
+        print("| input | backend | jobs | drained/s | render-only/s (core 1) | ratio | target | render CPU ms | "
+              "CPU ms per job outside render | outside ÷ render |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in results["pinned"]:
+            print(f"| {r['input']} | {r['backend']} | {r['jobs']} | {r['drained_per_s']:.1f} | "
+                  f"{r['render_only_per_s']:.1f} | {r['ratio']:.2f} | ≥ {r['target']} | {r['render_cpu_ms']:.1f} | "
+                  f"{r['outside_render_cpu_ms']:.1f} | {r['outside_to_render']:.2f} |")
+        print("\nCPU ms per job by phase and part (submit: api + servers while the backlog is queued; "
+              "drain: while the thumbnailer works it off)\n")
+        parts = sorted({key for r in results["pinned"] for key in r["cpu_ms_per_job"]})
+        print("| input | backend | " + " | ".join(parts) + " |")
+        print("|---|---|" + "---:|" * len(parts))
+        for r in results["pinned"]:
+            print(f"| {r['input']} | {r['backend']} | "
+                  + " | ".join(f"{r['cpu_ms_per_job'].get(p, 0.0):.1f}" for p in parts) + " |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--phases", default="cost", help="cost, pinned (comma-separated)")
+    parser.add_argument("--backends", default="embedded,servers")
+    parser.add_argument("--inputs", default="1080p,12mp")
+    parser.add_argument("--jobs", type=int, default=200, help="M: jobs per run")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--thumbnailers", type=int, default=2, help="N, for the cost phase")
+    parser.add_argument("--imgproxy-url", help="an imgproxy serving the corpus folder as local:///")
+    parser.add_argument("--imgproxy-requests", type=int, default=400)
+    parser.add_argument("--shared-servers", action="store_true",
+                        help="use the running MinIO/ElasticMQ (localhost.env) rather than private ones")
+    parser.add_argument("--warmup", type=int, default=40, help="jobs run before each measurement")
+    parser.add_argument("--render-seconds", type=float, default=RENDER_SECONDS)
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--json", type=Path)
+    corpus.add_argument(parser)
+    args = parser.parse_args(argv)
+    args.logs = Path(tempfile.mkdtemp(prefix="thumbnails-bench-cost-"))  # the services' logs, as in production
+    inputs = [label for label in args.inputs.split(",") if label]
+    args.corpus = corpus.resolve(args.corpus, [INPUTS[label] for label in inputs])
+    backends = [backend for backend in args.backends.split(",") if backend]
+    phases = set(args.phases.split(","))
+    results: dict[str, list] = {"cost": [], "imgproxy": [], "pinned": []}
+    try:
+        for label in inputs:
+            if args.imgproxy_url and "cost" in phases:
+                results["imgproxy"].append(imgproxy(label, args))
+            if "cost" in phases:
+                results["cost"] += [cost(label, backend, args) for backend in backends]
+            if "pinned" in phases:
+                results["pinned"] += [pinned(label, backend, args) for backend in backends]
+    finally:
+        shutil.rmtree(args.logs, ignore_errors=True)
+    report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
