@@ -39,6 +39,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -182,11 +183,12 @@ def cost(label: str, backend: str, args) -> dict:
         counters = Counters(stack, metrics_port)
         counters.start()
         meter = CpuMeter(stack, server_processes)
-        meter.start()
-        started = time.time()
-        submitted = submit_all(stack.url, data, INPUTS[label], args.jobs, args.clients)
-        wait_complete(stack, timeout=args.timeout)
-        cpu = meter.stop()
+        with profiled(stack, f"{label}-{backend}", args.profile):
+            meter.start()
+            started = time.time()
+            submitted = submit_all(stack.url, data, INPUTS[label], args.jobs, args.clients)
+            wait_complete(stack, timeout=args.timeout)
+            cpu = meter.stop()
         counted = counters.stop()
         finished = finish_times(stack, [job_id for job_id, _, _ in submitted])
     jobs = len(submitted)
@@ -200,6 +202,58 @@ def cost(label: str, backend: str, args) -> dict:
             "thumbnailers": args.thumbnailers, "completed_per_s": jobs / (max(finished.values()) - started),
             "cpu_ms_per_job": per_job, "render_cpu_ms": render_cpu_ms, "render_histogram_ms": histogram_ms,
             "render_only_per_s": rate, "requests_per_job": kinds, "usd_per_million_jobs": usd_per_million(kinds)}
+
+
+@contextlib.contextmanager
+def profiled(stack: Stack, name: str, folder: Path | None):
+    """With a folder: py-spy samples the api's and the thumbnailers' processes (each tree, not
+    idle threads, without pausing them) for the block; raw collapsed stacks and the top
+    functions by own samples go to FOLDER/NAME-PART.txt and -top.txt."""
+    if folder is None:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    spies = {}
+    for part, process in (("api", stack.api), ("thumbnailers", stack.workers)):
+        if process:
+            spies[part] = subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(process.pid), "--subprocesses",
+                 "--nonblocking", "--format", "raw", "--output", str(folder / f"{name}-{part}.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches
+    try:
+        yield
+    finally:
+        for part, spy in spies.items():
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+            path = folder / f"{name}-{part}.txt"
+            if path.exists():
+                (folder / f"{name}-{part}-top.txt").write_text(top_functions(path))
+
+
+def top_functions(path: Path, count: int = 25) -> str:
+    """Functions by own samples (the leaf of each stack), and by samples anywhere in the stack,
+    from py-spy's raw format ('frame;frame;... samples')."""
+    own: dict[str, int] = {}
+    anywhere: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        if not stack or not samples.isdigit():
+            continue
+        frames = [frame for frame in stack.split(";") if "(" in frame]  # skips the process and thread names
+        if not frames:
+            continue
+        total += int(samples)
+        own[frames[-1]] = own.get(frames[-1], 0) + int(samples)
+        for frame in set(frames):
+            anywhere[frame] = anywhere.get(frame, 0) + int(samples)
+    lines = [f"{total} samples", "", "own samples:"]
+    lines += [f"{n / total:6.1%}  {frame}" for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:count]]
+    lines += ["", "anywhere in the stack:"]
+    lines += [f"{n / total:6.1%}  {frame}" for frame, n in sorted(anywhere.items(), key=lambda kv: -kv[1])[:count]]
+    return "\n".join(lines) + "\n"
 
 
 def warm_up(stack: Stack, data: bytes, label: str, args) -> None:
@@ -371,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render-seconds", type=float, default=RENDER_SECONDS)
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--profile", type=Path, help="a folder for py-spy profiles of the api and thumbnailers")
     corpus.add_argument(parser)
     args = parser.parse_args(argv)
     args.logs = Path(tempfile.mkdtemp(prefix="thumbnails-bench-cost-"))  # the services' logs, as in production
