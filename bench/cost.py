@@ -213,23 +213,26 @@ def profiled(stack: Stack, name: str, folder: Path | None):
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
-    spies = {}
-    for part, process in (("api", stack.api), ("thumbnailers", stack.workers)):
-        if process:
-            spies[part] = subprocess.Popen(
-                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(process.pid), "--subprocesses",
-                 "--nonblocking", "--format", "raw", "--output", str(folder / f"{name}-{part}.txt")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spies: dict[str, list[tuple[subprocess.Popen, Path]]] = {}
+    for part, sampler in (("api", stack.api_sampler), ("thumbnailers", stack.worker_sampler)):
+        # Each worker process on its own: `py-spy --subprocesses` on gunicorn's master made
+        # clients' connections reset under load.
+        workers = sampler.processes()[1:] or sampler.processes()[:1] if sampler else []
+        spies[part] = [(subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(process.pid), "--nonblocking",
+             "--format", "raw", "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), output)
+            for process in workers for output in [folder / f"{name}-{part}-{process.pid}.txt"]]
     time.sleep(1.0)  # py-spy attaches
     try:
         yield
     finally:
-        for part, spy in spies.items():
-            spy.send_signal(signal.SIGINT)
-            spy.wait(60)
-            path = folder / f"{name}-{part}.txt"
-            if path.exists():
-                (folder / f"{name}-{part}-top.txt").write_text(top_functions(path))
+        for part, started in spies.items():
+            for spy, _ in started:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
+            combined = folder / f"{name}-{part}.txt"
+            combined.write_text("".join(output.read_text() for _, output in started if output.exists()))
+            (folder / f"{name}-{part}-top.txt").write_text(top_functions(combined))
 
 
 def top_functions(path: Path, count: int = 25) -> str:
@@ -442,8 +445,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["cost"] += [cost(label, backend, args) for backend in backends]
             if "pinned" in phases:
                 results["pinned"] += [pinned(label, backend, args) for backend in backends]
-    finally:
-        shutil.rmtree(args.logs, ignore_errors=True)
+    except BaseException:
+        print(f"the services' logs are kept in {args.logs}", file=sys.stderr)
+        raise
+    shutil.rmtree(args.logs, ignore_errors=True)
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
