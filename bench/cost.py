@@ -21,6 +21,8 @@ Phases (--phases):
            thumbnail from imgproxy (IMGPROXY_LOCAL_FILESYSTEM_ROOT = the corpus), C clients,
            no result cache: requests/s and, if its process is on this machine, CPU ms per
            request. Ratios: our completed/s ÷ imgproxy's requests/s.
+  queue    ElasticMQ's CPU per request in rounds (send, receive, delete), on a fresh private
+           server and on the shared one: its JIT warm-up, and other users' load on the shared.
   pinned   MinIO, ElasticMQ, the api and this process on core 0 (taskset), one thumbnailer
            process on core 1; the thumbnailer is stopped (SIGSTOP) while M jobs are queued,
            then the clock starts and it is continued: drained jobs/s ÷ render-only/s of one
@@ -55,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
 from e2e import INPUTS, finish_times, render_only, submit_all, wait_complete  # noqa: E402
-from stack import CpuMeter, PrivateServers, Stack, cpu_seconds, session  # noqa: E402
+from stack import CpuMeter, PrivateServers, Stack, cpu_seconds, session, shared_servers  # noqa: E402
 
 from processes.ports import free_port  # noqa: E402
 from processes.waiting import wait_for_http  # noqa: E402
@@ -350,6 +352,34 @@ def pinned(label: str, backend: str, args) -> dict:
             "outside_to_render": outside / render_cpu_ms}
 
 
+def queue_rounds(args) -> list[dict]:
+    """ElasticMQ's CPU per request, round after round, on a fresh private server and on the
+    shared one (localhost.env), with the same calls a job makes (send, receive, delete)."""
+    from storage.aws import make_client
+
+    results = []
+    targets = [("private, fresh", PrivateServers(free_port(), free_port())), ("shared", None)]
+    for label, private in targets:
+        with private or contextlib.nullcontext(), patched_environ(private.environ() if private else {}):
+            processes = private.processes()["elasticmq"] if private else shared_servers()["elasticmq"]
+            client = make_client("sqs")
+            url = client.create_queue(QueueName=f"thumbnails-bench-q-{os.getpid()}-{free_port()}")["QueueUrl"]
+            try:
+                for number in range(args.queue_rounds):
+                    before, started = cpu_seconds(processes), time.perf_counter()
+                    for _ in range(args.queue_round_messages):
+                        client.send_message(QueueUrl=url, MessageBody="0b6c2f4e-job-id")
+                        message = client.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]
+                        client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                    calls = 3 * args.queue_round_messages
+                    results.append({"server": label, "round": number + 1, "requests": calls,
+                                    "server_cpu_ms_per_request": (cpu_seconds(processes) - before) * 1000 / calls,
+                                    "wall_ms_per_request": (time.perf_counter() - started) * 1000 / calls})
+            finally:
+                client.delete_queue(QueueUrl=url)
+    return results
+
+
 def report(results: dict) -> None:
     if results.get("cost"):
         print("\nCPU ms per job by component (render: render-only CPU per render, measured right after; "
@@ -393,6 +423,13 @@ def report(results: dict) -> None:
                 cells += ["—", "—"] if value is None else [f"{value:.1f}", f"{value / r['requests_per_s']:.2f}"]
             server = "—" if r["cpu_ms_per_request"] is None else f"{r['cpu_ms_per_request']:.1f}"
             print(f"| {r['input']} | {r['requests_per_s']:.1f} | {server} | " + " | ".join(cells) + " |")
+    if results.get("queue"):
+        print("\nElasticMQ CPU per request (send, receive, delete in turn), round by round\n")
+        print("| server | round | requests | ElasticMQ CPU ms per request | wall ms per request |")
+        print("|---|---:|---:|---:|---:|")
+        for r in results["queue"]:
+            print(f"| {r['server']} | {r['round']} | {r['requests']} | {r['server_cpu_ms_per_request']:.2f} | "
+                  f"{r['wall_ms_per_request']:.2f} |")
     if results.get("pinned"):
         print("\nPinned: services + api on core 0, one thumbnailer on core 1, backlog queued first\n")
         print("| input | backend | jobs | drained/s | render-only/s (core 1) | ratio | target | render CPU ms | "
@@ -414,7 +451,9 @@ def report(results: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--phases", default="cost", help="cost, pinned (comma-separated)")
+    parser.add_argument("--phases", default="cost", help="cost, pinned, queue (comma-separated)")
+    parser.add_argument("--queue-rounds", type=int, default=6)
+    parser.add_argument("--queue-round-messages", type=int, default=500)
     parser.add_argument("--backends", default="embedded,servers")
     parser.add_argument("--inputs", default="1080p,12mp")
     parser.add_argument("--jobs", type=int, default=200, help="M: jobs per run")
@@ -436,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     args.corpus = corpus.resolve(args.corpus, [INPUTS[label] for label in inputs])
     backends = [backend for backend in args.backends.split(",") if backend]
     phases = set(args.phases.split(","))
-    results: dict[str, list] = {"cost": [], "imgproxy": [], "pinned": []}
+    results: dict[str, list] = {"cost": [], "imgproxy": [], "pinned": [], "queue": []}
     try:
         for label in inputs:
             if args.imgproxy_url and "cost" in phases:
@@ -445,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
                 results["cost"] += [cost(label, backend, args) for backend in backends]
             if "pinned" in phases:
                 results["pinned"] += [pinned(label, backend, args) for backend in backends]
+        if "queue" in phases:
+            results["queue"] = queue_rounds(args)
     except BaseException:
         print(f"the services' logs are kept in {args.logs}", file=sys.stderr)
         raise
