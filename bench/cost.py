@@ -182,6 +182,7 @@ def cost(label: str, backend: str, args) -> dict:
     metrics_port = free_port()
     with servers_for(backend, args) as (environ, server_processes), \
             Stack(f"cost-{label}", thumbnailers=args.thumbnailers, embedded=backend == "embedded", logs=args.logs,
+                  thumbnailer_threads=args.thumbnailer_threads,
                   environ={**environ, "THUMBNAILER_METRICS_PORT": str(metrics_port)}) as stack:
         wait_for_http(f"http://127.0.0.1:{metrics_port}/metrics", 30)
         warm_up(stack, data, label, args)
@@ -323,6 +324,7 @@ def pinned(label: str, backend: str, args) -> dict:
     data = (args.corpus / INPUTS[label]).read_bytes()
     with pinned_here(PIN_SERVICES), servers_for(backend, args, PIN_SERVICES) as (environ, server_processes), \
             Stack(f"pin-{label}", thumbnailers=1, embedded=backend == "embedded", environ=environ, logs=args.logs,
+                  thumbnailer_threads=args.thumbnailer_threads,
                   api_cpus=PIN_SERVICES, thumbnailer_cpus=PIN_THUMBNAILER) as stack:
         assert stack.workers is not None
         warm_up(stack, data, label, args)
@@ -467,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=200, help="M: jobs per run")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--thumbnailers", type=int, default=2, help="N, for the cost phase")
+    parser.add_argument("--thumbnailer-threads", type=int, default=4, help="jobs in hand per thumbnailer")
     parser.add_argument("--imgproxy-url", help="an imgproxy serving the corpus folder as local:///")
     parser.add_argument("--imgproxy-requests", type=int, default=400)
     parser.add_argument("--shared-servers", action="store_true",
