@@ -158,6 +158,7 @@ def servers_for(backend: str, args, cpus: str | None = None):
         yield {}, None
     else:
         with PrivateServers(free_port(), free_port(), cpus) as private, patched_environ(private.environ()):
+            warm_queue_server(args.queue_warmup)
             yield private.environ(), private.processes()
 
 
@@ -360,6 +361,27 @@ def pinned(label: str, backend: str, args) -> dict:
             "outside_to_render": outside / render_cpu_ms}
 
 
+def queue_round(client, url: str, messages: int) -> None:
+    """What a job asks of the queue, `messages` times: send, receive, delete."""
+    for _ in range(messages):
+        client.send_message(QueueUrl=url, MessageBody="0b6c2f4e-job-id")
+        message = client.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]
+        client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def warm_queue_server(messages: int) -> None:
+    """A fresh ElasticMQ runs interpreted until its JIT compiles the hot paths: ~6 ms of CPU per
+    request for the first thousands, 1-1.5 after (--phases queue). A server in service is warm."""
+    from storage.aws import make_client
+
+    client = make_client("sqs")
+    url = client.create_queue(QueueName=f"thumbnails-bench-warm-{os.getpid()}-{free_port()}")["QueueUrl"]
+    try:
+        queue_round(client, url, messages)
+    finally:
+        client.delete_queue(QueueUrl=url)
+
+
 def queue_rounds(args) -> list[dict]:
     """ElasticMQ's CPU per request, round after round, on a fresh private server and on the
     shared one (localhost.env), with the same calls a job makes (send, receive, delete)."""
@@ -375,10 +397,7 @@ def queue_rounds(args) -> list[dict]:
             try:
                 for number in range(args.queue_rounds):
                     before, started = cpu_seconds(processes), time.perf_counter()
-                    for _ in range(args.queue_round_messages):
-                        client.send_message(QueueUrl=url, MessageBody="0b6c2f4e-job-id")
-                        message = client.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]
-                        client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                    queue_round(client, url, args.queue_round_messages)
                     calls = 3 * args.queue_round_messages
                     results.append({"server": label, "round": number + 1, "requests": calls,
                                     "server_cpu_ms_per_request": (cpu_seconds(processes) - before) * 1000 / calls,
@@ -463,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--phases", default="cost", help="cost, pinned, queue (comma-separated)")
     parser.add_argument("--queue-rounds", type=int, default=6)
+    parser.add_argument("--queue-warmup", type=int, default=3000,
+                        help="send-receive-delete rounds on a private ElasticMQ before it is measured (JIT)")
     parser.add_argument("--queue-round-messages", type=int, default=500)
     parser.add_argument("--backends", default="embedded,servers")
     parser.add_argument("--inputs", default="1080p,12mp")
