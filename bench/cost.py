@@ -190,7 +190,7 @@ def cost(label: str, backend: str, args) -> dict:
         counters = Counters(stack, metrics_port)
         counters.start()
         meter = CpuMeter(stack, server_processes)
-        with profiled(stack, f"{label}-{backend}", args.profile):
+        with profiled(stack, f"{label}-{backend}", args.profile, args.profile_parts.split(",")):
             meter.start()
             started = time.time()
             submitted = submit_all(stack.url, data, INPUTS[label], args.jobs, args.clients)
@@ -212,7 +212,7 @@ def cost(label: str, backend: str, args) -> dict:
 
 
 @contextlib.contextmanager
-def profiled(stack: Stack, name: str, folder: Path | None):
+def profiled(stack: Stack, name: str, folder: Path | None, parts: list[str]):
     """With a folder: py-spy samples the api's and the thumbnailers' processes (each tree, not
     idle threads, without pausing them) for the block; raw collapsed stacks and the top
     functions by own samples go to FOLDER/NAME-PART.txt and -top.txt."""
@@ -222,6 +222,8 @@ def profiled(stack: Stack, name: str, folder: Path | None):
     folder.mkdir(parents=True, exist_ok=True)
     spies: dict[str, list[tuple[subprocess.Popen, Path]]] = {}
     for part, sampler in (("api", stack.api_sampler), ("thumbnailers", stack.worker_sampler)):
+        if part not in parts:
+            continue
         # Each worker process on its own: `py-spy --subprocesses` on gunicorn's master made
         # clients' connections reset under load.
         workers = sampler.processes()[1:] or sampler.processes()[:1] if sampler else []
@@ -500,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--profile", type=Path, help="a folder for py-spy profiles of the api and thumbnailers")
+    parser.add_argument("--profile-parts", default="api,thumbnailers",
+                        help="which to profile: py-spy on the gevent api has made clients' connections reset")
     corpus.add_argument(parser)
     args = parser.parse_args(argv)
     args.logs = Path(tempfile.mkdtemp(prefix="thumbnails-bench-cost-"))  # the services' logs, as in production
