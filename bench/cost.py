@@ -22,7 +22,8 @@ Phases (--phases):
            no result cache: requests/s and, if its process is on this machine, CPU ms per
            request. Ratios: our completed/s ÷ imgproxy's requests/s.
   queue    ElasticMQ's CPU per request in rounds (send, receive, delete), on a fresh private
-           server and on the shared one: its JIT warm-up, and other users' load on the shared.
+           server and on the shared one: its JIT warm-up, and other users' load on the shared;
+           then, on the private one, its CPU while idle and per empty receive.
   pinned   MinIO, ElasticMQ, the api and this process on core 0 (taskset), one thumbnailer
            process on core 1; the thumbnailer is stopped (SIGSTOP) while M jobs are queued,
            then the clock starts and it is continued: drained jobs/s ÷ render-only/s of one
@@ -83,6 +84,7 @@ REQUESTS_METRIC = "thumbnails_storage_requests_total"
 RENDER_METRIC = "thumbnails_render_seconds"
 IMGPROXY_OPTIONS = "rs:fit:100:100/q:85"
 RENDER_SECONDS = 6.0
+IDLE_SECONDS = 10.0
 PIN_SERVICES, PIN_THUMBNAILER = "0", "1"
 
 
@@ -404,6 +406,19 @@ def queue_rounds(args) -> list[dict]:
                     results.append({"server": label, "round": number + 1, "requests": calls,
                                     "server_cpu_ms_per_request": (cpu_seconds(processes) - before) * 1000 / calls,
                                     "wall_ms_per_request": (time.perf_counter() - started) * 1000 / calls})
+                if private:  # what most of a job's receives are: empty, and the server idle between
+                    before = cpu_seconds(processes)
+                    time.sleep(IDLE_SECONDS)
+                    idle_ms = (cpu_seconds(processes) - before) * 1000 / IDLE_SECONDS
+                    before, started = cpu_seconds(processes), time.perf_counter()
+                    for _ in range(args.queue_round_messages * 3):
+                        client.receive_message(QueueUrl=url, MaxNumberOfMessages=4)
+                    results.append({"server": f"{label}, empty receives (idle: {idle_ms:.1f} ms CPU a second)",
+                                    "round": args.queue_rounds + 1, "requests": args.queue_round_messages * 3,
+                                    "server_cpu_ms_per_request": (cpu_seconds(processes) - before) * 1000
+                                    / (args.queue_round_messages * 3),
+                                    "wall_ms_per_request": (time.perf_counter() - started) * 1000
+                                    / (args.queue_round_messages * 3)})
             finally:
                 client.delete_queue(QueueUrl=url)
     return results
