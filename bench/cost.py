@@ -226,8 +226,7 @@ def profiled(stack: Stack, name: str, folder: Path | None, parts: list[str]):
     for part, sampler in (("api", stack.api_sampler), ("thumbnailers", stack.worker_sampler)):
         if part not in parts:
             continue
-        # Each worker process on its own: `py-spy --subprocesses` on gunicorn's master made
-        # clients' connections reset under load.
+        # Each worker process on its own, not `--subprocesses` on gunicorn's master.
         workers = sampler.processes()[1:] or sampler.processes()[:1] if sampler else []
         spies[part] = [(subprocess.Popen(
             [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(process.pid), "--nonblocking",
@@ -518,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--profile", type=Path, help="a folder for py-spy profiles of the api and thumbnailers")
     parser.add_argument("--profile-parts", default="api,thumbnailers",
-                        help="which to profile: py-spy on the gevent api has made clients' connections reset")
+                        help="which to profile (comma-separated)")
     corpus.add_argument(parser)
     args = parser.parse_args(argv)
     args.logs = Path(tempfile.mkdtemp(prefix="thumbnails-bench-cost-"))  # the services' logs, as in production
