@@ -520,11 +520,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="which to profile (comma-separated)")
     corpus.add_argument(parser)
     args = parser.parse_args(argv)
-    args.logs = Path(tempfile.mkdtemp(prefix="thumbnails-bench-cost-"))  # the services' logs, as in production
     inputs = [label for label in args.inputs.split(",") if label]
     args.corpus = corpus.resolve(args.corpus, [INPUTS[label] for label in inputs])
     backends = [backend for backend in args.backends.split(",") if backend]
     phases = set(args.phases.split(","))
+    args.logs = Path(tempfile.mkdtemp(prefix="thumbnails-bench-cost-"))  # the services' logs, as in production
     results: dict[str, list] = {"cost": [], "imgproxy": [], "pinned": [], "queue": []}
     try:
         for label in inputs:
