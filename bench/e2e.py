@@ -39,11 +39,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack import AUTH, ROOT, CpuMeter, Stack, session  # noqa: E402
+import corpus  # noqa: E402
+from stack import AUTH, CpuMeter, Stack, session  # noqa: E402
 
 from core.render import render  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "bench-corpus"
 INPUTS = {"1080p": "jpeg_fullhd_1920x1080.jpg", "12mp": "jpeg_12mp_baseline.jpg",
           "24mp": "jpeg_24mp_baseline.jpg"}  # 24mp: for the thumbnailers' peak RSS on the largest JPEG
 TARGET_EFFICIENCY = {"1080p": 0.5, "12mp": 0.7, "24mp": None}
@@ -67,17 +67,16 @@ def submit_all(url: str, data: bytes, name: str, jobs: int, clients: int) -> lis
 
 
 def wait_complete(stack: Stack, timeout: float) -> None:
-    """Until the queue holds no message, visible or in flight: every job was acknowledged.
+    """Until the queues hold no message, visible or in flight: every job was acknowledged.
     (Asking ElasticMQ is cheap; listing the bucket would load MinIO, which is measured.)"""
-    queue = stack.backends().queue
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    inbox = stack.backends().inbox  # every priority
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        attributes = queue.client.get_queue_attributes(QueueUrl=queue.url, AttributeNames=names)["Attributes"]
-        if all(int(attributes[name]) == 0 for name in names):
+        depth = inbox.approximate_depth()
+        if depth == (0, 0):
             return
         time.sleep(0.1)
-    raise RuntimeError(f"jobs still queued after {timeout} s: {attributes}")
+    raise RuntimeError(f"jobs still queued after {timeout} s: (waiting, in flight) = {depth}")
 
 
 def finish_times(stack: Stack, job_ids: list[str]) -> dict[str, float]:
@@ -92,20 +91,32 @@ def finish_times(stack: Stack, job_ids: list[str]) -> dict[str, float]:
     return result
 
 
-def _render_for(args: tuple[bytes, float]) -> int:
-    data, seconds = args
-    count, deadline = 0, time.monotonic() + seconds
+def _render_for(args: tuple[bytes, float, str | None]) -> tuple[int, float]:
+    """Renders for `seconds` (on the CPUs listed, if any): (renders, CPU seconds they took)."""
+    data, seconds, cpus = args
+    if cpus:
+        os.sched_setaffinity(0, {int(cpu) for cpu in cpus.split(",")})
+    render(data)  # warm: imports and first-call set-up are not a render's cost
+    count, cpu_before, deadline = 0, time.process_time(), time.monotonic() + seconds
     while time.monotonic() < deadline:
         render(data)
         count += 1
-    return count
+    return count, time.process_time() - cpu_before
+
+
+def render_only(data: bytes, processes: int, seconds: float = RENDER_RATE_SECONDS,
+                cpus: str | None = None) -> tuple[float, float]:
+    """`processes` processes doing nothing but render() (each on `cpus`, a taskset-style list,
+    if given): (images/s of them all, CPU ms per render)."""
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        results = pool.map(_render_for, [(data, seconds, cpus)] * processes)
+    count = sum(renders for renders, _ in results)
+    return count / seconds, sum(cpu for _, cpu in results) * 1000 / max(count, 1)
 
 
 def render_rate(data: bytes, processes: int, seconds: float = RENDER_RATE_SECONDS) -> float:
     """Images/s of `processes` processes doing nothing but render()."""
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
-        counts = pool.map(_render_for, [(data, seconds)] * processes)
-    return sum(counts) / seconds
+    return render_only(data, processes, seconds)[0]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -266,11 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--render-seconds", type=float, default=RENDER_RATE_SECONDS,
                         help="how long the render-only processes run")
-    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    corpus.add_argument(parser)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
     inputs = [label for label in args.inputs.split(",") if label]
+    args.corpus = corpus.resolve(args.corpus, [INPUTS[label] for label in inputs])
     phases = set(args.phases.split(","))
     results: dict[str, list] = {}
     if "throughput" in phases:

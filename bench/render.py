@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Render benchmark: our render vs pyvips thumbnail_buffer vs naive Pillow, per corpus file.
 
-    .venv/bin/python bench/render.py                 # ../shared/bench-corpus, 9 timed rounds
+    .venv/bin/python bench/render.py                 # the corpus bench/corpus.py finds, 9 timed rounds
     .venv/bin/python bench/render.py --corpus PATH   # any folder of images
 
 Single thread, in process, on the production entry point (core.render.render). Engines run in
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 os.environ.setdefault("VIPS_CONCURRENCY", "1")
 
+import corpus  # noqa: E402
 import engines  # noqa: E402
 import quality  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
@@ -36,7 +37,6 @@ from core.formats import INPUT_EXTENSIONS  # noqa: E402
 from core.outputs import OutputSpec  # noqa: E402
 from core.render import render  # noqa: E402
 
-DEFAULT_CORPUS = ROOT.parent / "shared" / "bench-corpus"
 RSS_FILE = "jpeg_24mp_baseline.jpg"
 # The default output's box and fit, written losslessly: the thumbnail's pixels as rendered.
 LOSSLESS = (OutputSpec(format="png"),)
@@ -113,8 +113,7 @@ def _fmt(value: float | None, pattern: str = "{:.1f}") -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
-                        help="a folder of images to render (default %(default)s)")
+    corpus.add_argument(parser)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--only", default="", help="substring of the file names to run")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -124,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         _rss_child(*args.rss_child)
         return 0
 
-    if not args.corpus.is_dir():
-        parser.error(f"no corpus folder at {args.corpus}: pass --corpus PATH, a folder of images "
-                     f"({', '.join(INPUT_EXTENSIONS)})")
+    args.corpus = corpus.resolve(args.corpus)
     engine_set = {name: fn for name in engines.NAMES if (fn := engines.get(name)) is not None}
     if "pyvips" not in engine_set:
         print("pyvips is not installed (pip install -e '.[bench]'); its columns stay empty", file=sys.stderr)

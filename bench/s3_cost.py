@@ -2,7 +2,7 @@
 """CPU cost of single S3 requests against the running MinIO, on both sides: what a job's
 storage traffic costs the machine, apart from rendering.
 
-    .venv/bin/python bench/s3_cost.py
+    .venv/bin/python bench/s3_cost.py [--corpus PATH]
 
 MinIO's CPU is read from its process (psutil); the client's is this process's own.
 MinIO is shared, so anything else using it at the same time is counted too.
@@ -10,18 +10,20 @@ MinIO is shared, so anything else using it at the same time is counted too.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stack import ROOT, cpu_seconds, servers, unique_name  # noqa: E402
+import corpus  # noqa: E402
+from stack import cpu_seconds, shared_servers, unique_name  # noqa: E402
 
 from storage.aws import make_client  # noqa: E402
 from storage.objects.s3 import S3ObjectStore  # noqa: E402
 
-BIG = ROOT.parent / "shared" / "bench-corpus" / "jpeg_12mp_baseline.jpg"
+BIG = "jpeg_12mp_baseline.jpg"
 SMALL = b'{"id": "0b6c", "status": "pending"}' * 8  # about a job document
 
 
@@ -35,11 +37,14 @@ def measure(label: str, minio, operation, count: int) -> None:
     print(f"| {label} | {server:.2f} | {client:.2f} | {wall:.2f} |")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    corpus.add_argument(parser)
+    args = parser.parse_args(argv)
+    big = (corpus.resolve(args.corpus, [BIG]) / BIG).read_bytes()
     objects = S3ObjectStore(make_client("s3", "path"), unique_name("s3cost"))
     objects.ensure()
-    big = BIG.read_bytes()
-    minio = servers()["minio"]
+    minio = shared_servers()["minio"]
     try:
         print("| request | MinIO CPU ms | client (boto3) CPU ms | wall ms |")
         print("|---|---:|---:|---:|")

@@ -1,15 +1,19 @@
 """The one throwaway stack for benchmarks and the load test: a gunicorn api and a thumbnailer
 supervisor started as subprocesses against the MinIO and ElasticMQ on this machine (the
 endpoints must be loopback), with their own uniquely named bucket and queue and API key,
-removed again afterwards."""
+removed again afterwards; or on the embedded backends (a folder and SQLite in a temporary
+folder), as `thumbnails serve` runs them. PrivateServers starts a MinIO and an ElasticMQ of the
+benchmark's own (scripts/services.sh on other ports), whose CPU is the benchmark's alone."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -53,13 +57,17 @@ def session() -> requests.Session:
     return http
 
 
-def environment(name: str, **extra: str) -> dict[str, str]:
+def environment(name: str, data_dir: str | None = None, **extra: str) -> dict[str, str]:
     """The environment over localhost.env (MinIO/ElasticMQ on loopback), with this run's own
-    bucket, queue and key."""
+    bucket, queue and key; with data_dir, the embedded backends in that folder instead."""
     env = dict(LOCALHOST_ENV)
     env.update(os.environ)
     env.update(STORAGE_URL=f"s3://{name}", QUEUE_URL=f"sqs://{name}", LOG_LEVEL="WARNING",
                API_KEYS=_BENCH_RECORD.line(), MAX_UPLOAD_BYTES=str(64 * 1024 * 1024))
+    if data_dir:
+        for variable in ("STORAGE_URL", "QUEUE_URL", "JOBS_URL", "QUEUE_URL_HIGH", "QUEUE_URL_LOW"):
+            env.pop(variable, None)
+        env["DATA_DIR"] = data_dir
     env.update(extra)
     return env
 
@@ -129,7 +137,7 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def servers() -> dict[str, list[psutil.Process]]:
+def shared_servers() -> dict[str, list[psutil.Process]]:
     """The shared MinIO and ElasticMQ processes, found by command line."""
     found: dict[str, list[psutil.Process]] = {"minio": [], "elasticmq": []}
     for process in psutil.process_iter(["cmdline"]):
@@ -141,14 +149,59 @@ def servers() -> dict[str, list[psutil.Process]]:
     return found
 
 
+class PrivateServers:
+    """A MinIO and an ElasticMQ of this benchmark's own, started by scripts/services.sh on the
+    given ports with their data in a temporary SERVICES_DIR, optionally on some CPUs only
+    (taskset -c), and stopped again (only these: services.sh stops what its pid files name).
+    Their CPU is the benchmark's alone, unlike the shared servers'."""
+
+    def __init__(self, minio_port: int, elasticmq_port: int, cpus: str | None = None):
+        self.minio_port, self.elasticmq_port, self.cpus = minio_port, elasticmq_port, cpus
+        self.folder = tempfile.mkdtemp(prefix="thumbnails-bench-services-")
+        self.env = dict(os.environ, MINIO_PORT=str(minio_port), ELASTICMQ_PORT=str(elasticmq_port),
+                        SERVICES_DIR=self.folder)
+
+    def _services(self, action: str) -> None:
+        command = [str(ROOT / "scripts" / "services.sh"), action]
+        if self.cpus and action == "start":
+            command = ["taskset", "-c", self.cpus, *command]
+        subprocess.run(command, env=self.env, check=True, stdout=subprocess.DEVNULL)
+
+    def __enter__(self) -> PrivateServers:
+        try:
+            self._services("start")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._services("stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def environ(self) -> dict[str, str]:
+        """What a Stack's environ needs to use these servers."""
+        return {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{self.minio_port}",
+                "AWS_ENDPOINT_URL_SQS": f"http://127.0.0.1:{self.elasticmq_port}"}
+
+    def processes(self) -> dict[str, list[psutil.Process]]:
+        found = {}
+        for name in ("minio", "elasticmq"):
+            pid = int(Path(self.folder, f"{name}.pid").read_text())
+            found[name] = [psutil.Process(pid)]
+        return found
+
+
 class CpuMeter:
     """CPU seconds used by each part of the system between start() and stop(): where the
-    cores went (the servers are shared, so their share includes anyone else's load)."""
+    cores went (the shared servers' share includes anyone else's load; pass a PrivateServers'
+    processes as `servers` to count only the benchmark's, or {} on the embedded backends)."""
 
-    def __init__(self, stack: Stack):
+    def __init__(self, stack: Stack, servers: dict[str, list[psutil.Process]] | None = None):
         self.stack = stack
         self._start: dict[str, float] = {}
-        self._servers = servers()  # the same processes at start and stop, even if others start more
+        # the same processes at start and stop, even if others start more
+        self._servers = shared_servers() if servers is None else servers
 
     def _now(self) -> dict[str, float]:
         parts = {"api": self.stack.api_sampler.processes() if self.stack.api_sampler else [],
@@ -173,14 +226,18 @@ class Stack:
     logs, the api's and the thumbnailers' output go to api.log and thumbnailers.log there."""
 
     def __init__(self, label: str, thumbnailers: int = 0, api_workers: int = 2, api_threads: int = 4,
-                 thumbnailer_threads: int = 4, logs: Path | None = None, environ: Mapping[str, str] | None = None):
+                 thumbnailer_threads: int = 4, logs: Path | None = None, environ: Mapping[str, str] | None = None,
+                 embedded: bool = False, api_cpus: str | None = None, thumbnailer_cpus: str | None = None):
         self.name = unique_name(label)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = environment(self.name, WEB_CONCURRENCY=str(api_workers), GUNICORN_THREADS=str(api_threads),
-                               THUMBNAILER_PROCESSES=str(max(thumbnailers, 1)),
+        self.data_dir = tempfile.mkdtemp(prefix=f"{self.name}-") if embedded else None
+        self.cpus = {"api": api_cpus, "thumbnailers": thumbnailer_cpus}  # taskset -c lists, None: any
+        self.env = environment(self.name, self.data_dir, WEB_CONCURRENCY=str(api_workers),
+                               GUNICORN_THREADS=str(api_threads), THUMBNAILER_PROCESSES=str(max(thumbnailers, 1)),
                                THUMBNAILER_THREADS=str(thumbnailer_threads), **(environ or {}))
-        require_loopback(self.env)
+        if not embedded:
+            require_loopback(self.env)
         self.settings = core.Settings.from_env(self.env)
         self.thumbnailers = thumbnailers
         self.logs = logs
@@ -204,6 +261,8 @@ class Stack:
         return self
 
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        if self.cpus.get(name):  # children inherit the affinity
+            command = ["taskset", "-c", str(self.cpus[name]), *command]
         if self.logs is None:  # the thumbnailers' warnings on the terminal, the api's access log nowhere
             return subprocess.Popen(command, env=self.env, cwd=ROOT,
                                     stderr=subprocess.DEVNULL if name == "api" else None)
@@ -244,6 +303,9 @@ class Stack:
             if sampler:
                 sampler.stop()
         stop(*(process for process in (self.workers, self.api) if process), grace=30)
+        if self.data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            return
         backends = self.backends()
         assert isinstance(backends.queue, SqsQueue) and isinstance(backends.objects, S3ObjectStore)
         with contextlib.suppress(core.ThumbnailsError):
