@@ -4,14 +4,15 @@ MinIO/ElasticMQ (`--servers`, endpoints from localhost.env). Prints CPU millisec
 (process time, every thread): the api's, the thumbnailer's beyond the render (its render stood
 in for by the result), the render's alone; with --profile the top of a cProfile.
 
-    .venv/bin/python bench/hotpath.py --image 1080p --jobs 200 [--servers] [--profile api|worker]
+    .venv/bin/python bench/hotpath.py --image 1080p --jobs 200 [--servers] [--profile api|worker] [--corpus PATH]
+
+The image is the corpus's file of that name (bench/corpus.py finds or makes the corpus).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import os
 import pstats
 import sys
@@ -24,18 +25,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dotenv import dotenv_values  # noqa: E402
-from PIL import Image  # noqa: E402
 
-IMAGES = {"1080p": (1920, 1080), "12mp": (4000, 3000)}
+sys.path.insert(0, str(ROOT / "bench"))
 
+import corpus  # noqa: E402
+from e2e import INPUTS  # noqa: E402
 
-def photo(name: str) -> bytes:
-    """A JPEG with some detail (a gradient with noise), of the size named."""
-    width, height = IMAGES[name]
-    image = Image.effect_noise((width, height), 40).convert("RGB")
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
+IMAGES = ("1080p", "12mp")
 
 
 def configure(servers: bool, folder: str) -> None:
@@ -56,11 +52,12 @@ def configure(servers: bool, folder: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--image", choices=sorted(IMAGES), default="1080p")
+    parser.add_argument("--image", choices=IMAGES, default="1080p")
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--servers", action="store_true", help="MinIO/ElasticMQ instead of the embedded backends")
     parser.add_argument("--profile", choices=("api", "worker"))
     parser.add_argument("--top", type=int, default=25)
+    corpus.add_argument(parser)
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as folder:
@@ -77,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         backends = storage.connect(settings)
         backends.ensure()
         client = create_app(settings, backends).test_client()
-        data = photo(args.image)
+        data = (corpus.resolve(args.corpus, [INPUTS[args.image]]) / INPUTS[args.image]).read_bytes()
 
         def submit() -> None:
             """A multipart upload with a fresh boundary, as a browser or curl sends it (the
