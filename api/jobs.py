@@ -322,8 +322,8 @@ def output(job_id: str, index: int):
 
 
 def _etag(job_id: str, index: int, version: str, data: bytes) -> str:
-    """Strong: it changes with the bytes. The store's version (S3's ETag, the folder's hash of
-    the content) stands for them; without one, the bytes are hashed."""
+    """Strong: it changes with the bytes. S3's ETag stands for them; the folder store reads
+    outputs without a version (get_data), so there the bytes are hashed."""
     content = version.encode() if version else hashlib.sha256(data).digest()
     return hashlib.sha256(f"{job_id}/{index}/".encode() + content).hexdigest()[:32]
 

@@ -16,7 +16,7 @@ import math
 import struct
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import imagecodecs
@@ -347,13 +347,7 @@ def _png_orientation(image: Image.Image, data: bytes) -> int:
         length = struct.unpack(">I", data[start - 4:start])[0]
         end = start + 4 + length
         if data[end:end + 4] == struct.pack(">I", zlib.crc32(data[start:end])):
-            exif = Image.Exif()
-            try:
-                exif.load(data[start + 4:end])
-                value = exif.get(ExifTags.Base.Orientation, 1)
-            except _DECODE_ERRORS:
-                return 1  # bogus EXIF is common: as _orientation, ignore it
-            return value if isinstance(value, int) and value in _TRANSPOSE_METHODS else 1
+            return _exif_orientation(functools.partial(_parsed_exif, data[start + 4:end]))
         start = data.find(b"eXIf", start + 1)
     return 1
 
@@ -417,8 +411,19 @@ _TRANSPOSING = {5, 6, 7, 8}
 
 def _orientation(image: Image.Image) -> int:
     """The EXIF orientation, or 1 when EXIF is missing or unreadable (bogus EXIF is common)."""
+    return _exif_orientation(image.getexif)
+
+
+def _parsed_exif(raw: bytes) -> Image.Exif:
+    exif = Image.Exif()
+    exif.load(raw)
+    return exif
+
+
+def _exif_orientation(read_exif: Callable[[], Image.Exif]) -> int:
+    """The orientation of the EXIF read_exif parses, or 1 when it is missing, unknown or unreadable."""
     try:
-        value = image.getexif().get(ExifTags.Base.Orientation, 1)
+        value = read_exif().get(ExifTags.Base.Orientation, 1)
     except _DECODE_ERRORS:
         return 1
     return value if isinstance(value, int) and value in _TRANSPOSE_METHODS else 1
