@@ -169,7 +169,7 @@ def test_an_unresolvable_host_fails_the_job(source_settings, backends):
 @pytest.mark.parametrize("name, trusted, fails_with", [
     ("IP:127.0.0.1", True, None),
     ("IP:127.0.0.1", False, "certificate verify failed"),
-    ("DNS:example.test", True, "doesn't match 'example.test'"),  # a trusted certificate, for another name
+    ("DNS:example.test", True, "mismatch"),  # a trusted certificate, for another name
 ])
 def test_https_sources_are_verified_against_the_name(name, trusted, fails_with, source_client, source_settings,
                                                      backends, tmp_path, monkeypatch):

@@ -1,8 +1,9 @@
-"""Fetching a job's source_url (urllib3, which botocore already brings).
+"""Fetching a job's source_url.
 
 Every hop is checked against the callback-URL address policy (core.callbacks: http/https,
 public addresses only unless SOURCE_ALLOW_NETWORKS lists them) and then connects to the very
-address that was checked, so neither a redirect nor a second DNS answer can lead inside.
+address that was checked (thumbnailer.pinned, as webhooks do), so neither a redirect nor a
+second DNS answer can lead inside.
 Redirects are followed by hand, at most MAX_REDIRECTS. The body is read no further than
 MAX_UPLOAD_BYTES. The deadline, SOURCE_TIMEOUT_SECONDS for the whole fetch, redirects included,
 is checked after every read, and no single wait (connect, or a read) is longer than its own
@@ -12,15 +13,15 @@ deadline plus at most one read's wait.
 
 from __future__ import annotations
 
+import http.client
+import ssl
 import time
 from http import HTTPStatus
 from urllib.parse import urljoin, urlsplit
 
-import urllib3
-import urllib3.exceptions
-
 from core.callbacks import check_callback_url
 from core.errors import CallbackRefused, SourceError, SourceTooLarge, SourceUnavailable
+from thumbnailer.pinned import pinned_connection, request_target
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 10.0  # the longest silence between two reads (never past the total)
@@ -28,7 +29,6 @@ MAX_REDIRECTS = 5
 CHUNK_BYTES = 64 * 1024
 USER_AGENT = "thumbnails-fetch/1"
 REDIRECTS = (301, 302, 303, 307, 308)
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class Fetcher:
@@ -47,54 +47,40 @@ class Fetcher:
                 address = check_callback_url(url, self.allowed_networks)  # again at every hop: DNS may change
             except CallbackRefused as error:
                 raise SourceError(f"{what} {error}") from None
-            with self._pool(url, address, deadline) as pool:  # one connection, closed after the hop
-                response = self._get(pool, url)
-                try:
-                    if response.status in REDIRECTS:
-                        location = response.headers.get("Location")
-                        if not location:
-                            raise SourceError(f"{what} answered {response.status} without a Location")
-                        url = urljoin(url, location).partition("#")[0]
-                        continue
-                    if 200 <= response.status < 300:
-                        return self._read(response, deadline)
-                    message = f"{what} answered {response.status} {_phrase(response.status)}".rstrip()
-                    if response.status == HTTPStatus.TOO_MANY_REQUESTS or response.status >= 500:
-                        raise SourceUnavailable(message)
-                    raise SourceError(message)
-                finally:
-                    response.close()
+            connection = pinned_connection(url, address, min(CONNECT_TIMEOUT_SECONDS, self._remaining(deadline)))
+            try:  # one connection, closed after the hop
+                response = self._get(connection, url, deadline)
+                if response.status in REDIRECTS:
+                    location = response.headers.get("Location")
+                    if not location:
+                        raise SourceError(f"{what} answered {response.status} without a Location")
+                    url = urljoin(url, location).partition("#")[0]
+                    continue
+                if 200 <= response.status < 300:
+                    return self._read(response, deadline)
+                message = f"{what} answered {response.status} {_phrase(response.status)}".rstrip()
+                if response.status == HTTPStatus.TOO_MANY_REQUESTS or response.status >= 500:
+                    raise SourceUnavailable(message)
+                raise SourceError(message)
+            finally:
+                connection.close()
         raise SourceError(f"more than {MAX_REDIRECTS} redirects")
 
-    def _pool(self, url: str, address: str, deadline: float) -> urllib3.HTTPConnectionPool:
-        """A pool of one connection to the checked address."""
-        parts = urlsplit(url)
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
-        remaining = self._remaining(deadline)
-        timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_SECONDS, remaining),
-                                  read=min(READ_TIMEOUT_SECONDS, remaining))
-        pool: urllib3.HTTPConnectionPool
-        if parts.scheme == "https":  # TLS checks the name (SNI and certificate), not the address
-            pool = urllib3.HTTPSConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1,
-                                               server_hostname=parts.hostname, assert_hostname=parts.hostname)
-        else:
-            pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
-        return pool
-
-    def _get(self, pool: urllib3.HTTPConnectionPool, url: str) -> urllib3.BaseHTTPResponse:
-        parts = urlsplit(url)
-        headers = {"Host": parts.netloc, "User-Agent": USER_AGENT, "Accept": "image/*",
-                   "Accept-Encoding": "identity"}
+    def _get(self, connection: http.client.HTTPConnection, url: str, deadline: float) -> http.client.HTTPResponse:
+        hostname = urlsplit(url).hostname
+        headers = {"User-Agent": USER_AGENT, "Accept": "image/*", "Accept-Encoding": "identity"}
         try:
-            return pool.urlopen("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
-                                headers=headers, redirect=False, retries=False, preload_content=False,
-                                decode_content=False, assert_same_host=False)
-        except urllib3.exceptions.SSLError as error:
-            raise SourceError(f"TLS with {parts.hostname} failed: {_first_line(error)}") from None
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise SourceUnavailable(f"no answer from {parts.hostname}: {_first_line(error)}") from None
+            connection.connect()
+            if connection.sock is not None:  # from here on, the wait for each read
+                connection.sock.settimeout(min(READ_TIMEOUT_SECONDS, self._remaining(deadline)))
+            connection.request("GET", request_target(url), headers=headers)
+            return connection.getresponse()
+        except ssl.SSLError as error:
+            raise SourceError(f"TLS with {hostname} failed: {_first_line(error)}") from None
+        except (http.client.HTTPException, OSError) as error:
+            raise SourceUnavailable(f"no answer from {hostname}: {_first_line(error)}") from None
 
-    def _read(self, response: urllib3.BaseHTTPResponse, deadline: float) -> bytes:
+    def _read(self, response: http.client.HTTPResponse, deadline: float) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise SourceTooLarge(f"the source is {declared} bytes; the limit is {self.max_bytes}")
@@ -107,7 +93,7 @@ class Fetcher:
                 if size > self.max_bytes:
                     raise SourceTooLarge(f"the source is larger than the limit of {self.max_bytes} bytes")
                 chunks.append(chunk)
-        except (urllib3.exceptions.HTTPError, OSError) as error:
+        except (http.client.HTTPException, OSError) as error:
             self._remaining(deadline)  # past the deadline: say so
             raise SourceUnavailable(f"the answer stopped before its end: {_first_line(error)}") from None
         return b"".join(chunks)

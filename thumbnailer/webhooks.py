@@ -19,10 +19,8 @@ import itertools
 import json
 import logging
 import socket
-import ssl
 import threading
 import time
-from urllib.parse import urlsplit
 
 import core
 import storage
@@ -30,6 +28,7 @@ from core.backoff import backoff
 from core.callbacks import check_callback_url, owner_signing_secret, signature
 from core.errors import CallbackRefused
 from core.logs import log_context
+from thumbnailer.pinned import pinned_connection, request_target
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Thumbnails-Signature"
@@ -45,37 +44,11 @@ MAX_WAITING_DELIVERIES = 10_000
 NO_ANSWER = "no HTTP answer from the receiver"
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to the address that was checked, whatever DNS answers now; Host stays the name."""
-
-    def __init__(self, host: str, port: int, address: str, timeout: float):
-        super().__init__(host, port, timeout=timeout)
-        self.address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """As above, with TLS verified against the host name (SNI and certificate)."""
-
-    def __init__(self, host: str, port: int, address: str, timeout: float):
-        self.tls = ssl.create_default_context()
-        super().__init__(host, port, timeout=timeout, context=self.tls)
-        self.address = address
-
-    def connect(self) -> None:
-        raw = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self.tls.wrap_socket(raw, server_hostname=self.host)
-
-
 def post(url: str, address: str, body: bytes, headers: dict, timeout: float) -> int:
     """POST to the checked address within `timeout` seconds in all; redirects are not followed
     (they could lead past the check). A timer shuts the socket at the deadline, so a receiver
     that answers a byte at a time cannot stretch the attempt."""
-    parts = urlsplit(url)
-    pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-    connection = pinned(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80), address, timeout)
+    connection = pinned_connection(url, address, timeout)
     expired = threading.Event()
 
     def cut_off() -> None:
@@ -90,7 +63,7 @@ def post(url: str, address: str, body: bytes, headers: dict, timeout: float) -> 
     timer.daemon = True
     timer.start()
     try:
-        connection.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body, headers)
+        connection.request("POST", request_target(url), body, headers)
         response = connection.getresponse()
         response.read(MAX_RESPONSE_BYTES)
         if expired.is_set():
